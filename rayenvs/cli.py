@@ -1,0 +1,157 @@
+"""The ``rayenvs`` console script: the composition root that gathers every package's subcommands.
+
+Each package contributes subcommands through a module with ``register(subparsers) -> None`` listed in
+:data:`COMMAND_MODULES`. They are imported by name here, and only this entry point does so: the env core never
+imports ``wrappers``, ``baselines`` or ``leaderboard``. ``register`` must stay cheap (argparse only); heavy
+imports (torch, SB3) happen inside the handlers, so ``rayenvs list`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "baselines.train_cli",  # rayenvs train
+    "baselines.analyze_cli",  # rayenvs analyze
+    "baselines.reproduce_cli",  # rayenvs reproduce
+    "baselines.sweep_cli",  # rayenvs sweep, rayenvs quickstart
+    "leaderboard.cli",  # rayenvs submit, rayenvs leaderboard ...
+)
+
+
+class CLIError(Exception):
+    """A user error: printed as one line and exit code 2, without a traceback."""
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from rayenvs.registration import CATALOG
+
+    table = Table(title="Registered rayenvs environments")
+    table.add_column("id")
+    table.add_column("components", justify="right")
+    table.add_column("description")
+    for env_id in sorted(CATALOG):
+        if args.family and CATALOG[env_id].family != args.family:
+            continue
+        info = CATALOG[env_id]
+        table.add_row(env_id, str(info.num_components), info.description)
+    Console(width=200).print(table)
+    return 0
+
+
+def _parse_kwargs(items: Sequence[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise CLIError(f"--kwarg {item!r} must look like name=value")
+        key, value = item.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def rollout_random(env_id: str, episodes: int, seed: int, env_kwargs: dict | None = None) -> dict:
+    """Run a uniform-random policy for ``episodes`` episodes; return total and per-component returns."""
+    import gymnasium as gym
+
+    from rayenvs.registration import env_info
+
+    env_info(env_id)
+    try:
+        env = gym.make(env_id, **(env_kwargs or {}))
+    except (TypeError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+    names = tuple(env.unwrapped.component_names)
+    totals = np.zeros(episodes)
+    comps = np.zeros((episodes, len(names)))
+    env.action_space.seed(seed)
+    for ep in range(episodes):
+        _, info = env.reset(seed=seed + ep)
+        done = False
+        ret = 0.0
+        while not done:
+            _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+            ret += float(reward)
+            done = terminated or truncated
+        totals[ep] = ret
+        comps[ep] = info["component_returns"]
+    env.close()
+    return {"component_names": names, "returns": totals, "component_returns": comps}
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    if args.episodes < 1:
+        raise CLIError(f"--episodes {args.episodes} must be >= 1")
+    res = rollout_random(args.env_id, args.episodes, args.seed, _parse_kwargs(args.kwarg))
+    table = Table(title=f"{args.env_id}: uniform-random policy, {args.episodes} episodes, seed {args.seed}")
+    table.add_column("component")
+    table.add_column("mean return", justify="right")
+    table.add_column("std", justify="right")
+    rows = [("total", res["returns"])] + [
+        (name, res["component_returns"][:, i]) for i, name in enumerate(res["component_names"])
+    ]
+    for name, values in rows:
+        table.add_row(name, f"{values.mean():.4f}", f"{values.std():.4f}")
+    Console(width=120).print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rayenvs", description="Environments, baselines and a leaderboard for studying ray interference."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list every registered rayenvs id")
+    p.add_argument("--family", default=None, help="only this family (bandit, multiroom, atari, mujoco, glimpse)")
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("rollout", help="run a uniform-random policy and print per-component returns")
+    p.add_argument("env_id")
+    p.add_argument("--episodes", type=int, default=100)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kwarg", action="append", default=[], metavar="NAME=VALUE", help="env kwarg (repeatable)")
+    p.set_defaults(func=_cmd_rollout)
+
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # that package has no commands yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import rayenvs  # noqa: F401  (registers the ids)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"rayenvs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        if getattr(args, "debug", False):
+            raise
+        print(f"rayenvs {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Environment implementations; each module holds one family and its native vector version."""
