@@ -75,7 +75,14 @@ def _multiroom(r: int, seq: bool) -> EnvInfo:
 
 
 # Mean episode return of a uniform-random policy over 10,000 seeded episodes (see the multi-room tests).
-MULTIROOM_RANDOM_RETURN: dict[tuple[int, bool], float] = {}
+MULTIROOM_RANDOM_RETURN: dict[tuple[int, bool], float] = {
+    (2, False): 0.3399,
+    (2, True): 0.6985,
+    (4, False): 0.3242,
+    (4, True): 1.054,
+    (8, False): 0.3305,
+    (8, True): 1.4743,
+}
 
 CATALOG: dict[str, EnvInfo] = {}
 
@@ -144,12 +151,81 @@ def register_all() -> None:
     register_atari_mujoco()
 
 
-# Mean return of a uniform-random policy on Glimpse-v0 (measured by tests/test_glimpse.py).
-GLIMPSE_RANDOM_RETURN = 0.0
+# Mean return of a uniform-random policy on Glimpse-v0 over 10,000 seeded episodes (measured by
+# tests/test_glimpse.py; the exact expectation is 1 - (13/14)**20 = 0.7729).
+GLIMPSE_RANDOM_RETURN = 0.7744
 
 
 def register_atari_mujoco() -> None:
-    """Catalog entries of the ALE and MuJoCo families (built from ``wrappers`` presets when made)."""
+    """Catalog entries of the ALE and MuJoCo families (built from ``wrappers`` presets when made).
+
+    Atari scores are game points (``info["raw_return"]``), not the clipped training return; the references
+    are the published uniform-random and human scores (Mnih et al. 2015, as tabulated in DeepMind's DQN Zoo
+    ``atari_data.py`` and rliable), so ``optimal_return`` holds the human score and the normalised score is
+    the usual human-normalised score. They were measured with no-op starts, not sticky actions: comparable,
+    not identical, settings. ``num_components`` is the default ``components="life"`` count: the starting
+    lives ALE reports (DoubleDunk has none: 1); tests/test_atari.py checks it against ALE.
+    """
+    # game: (starting lives, random score, human score)
+    atari = {
+        "Phoenix": (5, 761.4, 7242.6),
+        "NameThisGame": (3, 2292.3, 8049.0),
+        "Gravitar": (6, 173.0, 3351.4),
+        "BattleZone": (5, 2360.0, 37187.5),
+        "DoubleDunk": (1, -18.6, -16.4),
+        "Qbert": (4, 163.9, 13455.0),
+    }
+    for game, (lives, random_score, human_score) in atari.items():
+        # Validation bounds of one episode's score: point counters only go up, except DoubleDunk's
+        # score difference in a game played to 24 points (bounds with margin); 1e7 exceeds every
+        # published agent score on these games.
+        low, high = (-100.0, 100.0) if game == "DoubleDunk" else (0.0, 1e7)
+        for masked in (False, True):
+            add(
+                EnvInfo(
+                    id=f"{NAMESPACE}/Atari-{game}{'-Masked' if masked else ''}-v0",
+                    entry_point="wrappers.atari:make_atari_env",
+                    kwargs={"game": game, "mask_prob": 0.9 if masked else 0.0},
+                    description=(
+                        f"ALE {game} with the settings of Moalla et al. 2024 (frameskip 3, sticky actions 0.25)"
+                        + (", each reward zeroed with probability 0.9" if masked else "")
+                        + "; components: reward per life"
+                    ),
+                    num_components=lives,
+                    family="atari",
+                    min_return=low,
+                    max_return=high,
+                    random_return=random_score,
+                    optimal_return=human_score,
+                )
+            )
+    # task: (reward terms, uniform-random return, reference return). Random returns: mean over 100 v5
+    # episodes (seeds 0-99) of uniform-random actions, measured for this catalog. References: Gymnasium's
+    # reward_threshold for the v5 ids; Humanoid has none, 6000 is our choice (the Ant threshold, roughly
+    # what SAC-level agents reach). Bounds: loose validation limits, 1000 steps of |reward| < 100.
+    mujoco = {
+        "Hopper": (3, 17.04, 3800.0),
+        "HalfCheetah": (2, -267.71, 4800.0),
+        "Ant": (4, -47.46, 6000.0),
+        "Humanoid": (4, 109.93, 6000.0),
+    }
+    for task, (terms, random_score, reference) in mujoco.items():
+        add(
+            EnvInfo(
+                id=f"{NAMESPACE}/MuJoCo-{task}-v0",
+                entry_point="wrappers.mujoco:make_mujoco_env",
+                kwargs={"task": task},
+                description=f"Gymnasium {task}-v5, observations normalised with frozen random-rollout statistics; "
+                "components: the reward terms",
+                num_components=terms,
+                family="mujoco",
+                max_episode_steps=1000,
+                min_return=-1e5,
+                max_return=1e5,
+                random_return=random_score,
+                optimal_return=reference,
+            )
+        )
 
 
 def env_info(env_id: str) -> EnvInfo:

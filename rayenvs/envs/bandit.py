@@ -1,0 +1,337 @@
+"""The K x n contextual bandit of Schaul et al. (2019), as a single env and as a native numpy vector env.
+
+The bandit is the smallest setting where ray interference shows: every context is one component of the
+objective and all of them compete for a shared bias. Its episodes last one step, so Gymnasium's generic
+vectorisation (one Python env object per copy, and with NEXT_STEP autoreset a wasted reset step after every
+episode) would dominate the cost of training; :class:`ContextualBanditVectorEnv` steps all copies with a few
+numpy operations while producing exactly the streams the single env produces under the same seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
+
+# Uniforms pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
+# ``Generator.random(B)`` yields exactly the values of B scalar ``random()`` calls), this one only sets speed.
+_UNIFORM_BLOCK = 256
+
+
+def _as_int(value: Any, name: str, allowed: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise ValueError(f"{name}={value!r} must be an integer {allowed}")
+    return int(value)
+
+
+def validate_bandit_config(
+    num_contexts: int, num_arms: int, context_probs: Sequence[float] | np.ndarray | None
+) -> tuple[int, int, np.ndarray]:
+    """Check the bandit's arguments; return ``(K, n, probs)`` with ``probs`` a float64 vector summing to 1.
+
+    Shared by the single and the vector env so both reject the same inputs with the same messages.
+    """
+    k = _as_int(num_contexts, "num_contexts", ">= 1")
+    if k < 1:
+        raise ValueError(f"num_contexts={num_contexts!r} must be >= 1")
+    n = _as_int(num_arms, "num_arms", f">= num_contexts={k}")
+    if n < k:
+        raise ValueError(
+            f"num_arms={num_arms!r} must be >= num_contexts={k} (every context needs its own arm)"
+        )
+    if context_probs is None:
+        return k, n, np.full(k, 1.0 / k)
+    try:
+        probs = np.asarray(context_probs, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"context_probs={context_probs!r} must be a sequence of {k} numbers") from err
+    if probs.shape != (k,):
+        raise ValueError(
+            f"context_probs={context_probs!r} must have length num_contexts={k}, got shape {probs.shape}"
+        )
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0):
+        raise ValueError(f"context_probs={context_probs!r} must be finite and >= 0")
+    total = float(probs.sum())
+    if abs(total - 1.0) > 1e-8:
+        raise ValueError(f"context_probs={context_probs!r} must sum to 1 (within 1e-8), sums to {total!r}")
+    return k, n, probs / total
+
+
+def _cdf(probs: np.ndarray) -> np.ndarray:
+    """Cumulative probabilities with an exact 1 at the end, so every uniform in [0, 1) maps to a context."""
+    cdf = np.cumsum(probs)
+    cdf[-1] = 1.0
+    return cdf
+
+
+def context_from_uniform(cdf: np.ndarray, u: np.ndarray | float) -> np.ndarray:
+    """Map uniforms in [0, 1) to contexts by inverse CDF (a zero-probability context is never drawn)."""
+    return np.searchsorted(cdf, u, side="right")
+
+
+class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
+    """
+    ## Description
+
+    The K x n contextual bandit of Schaul et al. (2019, "Ray Interference", Section 2). Each episode shows
+    one of K contexts and asks for one of n >= K arms; arm k is the right answer to context k. With a
+    softmax policy whose bias is shared across contexts, learning one context slows the others, which makes
+    on-policy learning go through plateaus. Each context is one component of the objective
+    (``J = sum_k J_k`` with ``J_k`` the probability of answering context k correctly).
+
+    ## Observation
+
+    ``Box(0, 1, (K,), float32)``: the one-hot encoding of the episode's context.
+
+    ## Actions
+
+    ``Discrete(n)``: the arm to pull.
+
+    ## Rewards and components
+
+    Reward 1 if the arm equals the context index, else 0. ``component_names`` is
+    ``("context_0", ..., "context_{K-1}")``. Every step's info holds ``component_rewards`` (float64 (K,),
+    the reward at the context's index) and ``component`` (the context index); the step ends the episode, so
+    it also holds ``component_returns`` (equal to ``component_rewards``) and ``component_present`` (True only
+    at the context). The reset info holds ``component`` (the context) as well, so wrappers know the active
+    component before the first step; it holds no other key.
+
+    ## Episode end
+
+    Every step terminates the episode (``terminated=True``); episodes are never truncated. The observation
+    returned by the step is the episode's (unchanged) context. Stepping again without ``reset()`` raises
+    ``gymnasium.error.ResetNeeded``.
+
+    ## Registered ids
+
+    - ``rayenvs/ContextualBandit-v0``: K=2, n=2 by default, all arguments configurable.
+    - ``rayenvs/Bandit-K2n2-v0``, ``rayenvs/Bandit-K4n4-v0``, ``rayenvs/Bandit-K8n8-v0``,
+      ``rayenvs/Bandit-K2n8-v0``, ``rayenvs/Bandit-K8n16-v0``: fixed K and n, uniform contexts.
+
+    Every id has the native vector env :class:`ContextualBanditVectorEnv` (``gym.make_vec(id, num_envs=N)``).
+
+    ## Arguments
+
+    - ``num_contexts`` (K, int >= 1, default 2).
+    - ``num_arms`` (n, int >= K, default 2).
+    - ``context_probs``: K non-negative probabilities summing to 1 (within 1e-8); default uniform. The
+      context is drawn at reset by inverse CDF from exactly one ``np_random.random()`` uniform.
+    - ``render_mode``: only ``None`` (there is nothing to render).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        num_contexts: int = 2,
+        num_arms: int = 2,
+        context_probs: Sequence[float] | np.ndarray | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; the bandit only allows None")
+        self.num_contexts, self.num_arms, self.context_probs = validate_bandit_config(
+            num_contexts, num_arms, context_probs
+        )
+        self.render_mode = render_mode
+        self._cdf = _cdf(self.context_probs)
+        self.component_names = tuple(f"context_{k}" for k in range(self.num_contexts))
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(self.num_contexts,), dtype=np.float32)
+        self.action_space = spaces.Discrete(self.num_arms)
+        self.context: int | None = None
+
+    def _obs(self) -> np.ndarray:
+        obs = np.zeros(self.num_contexts, dtype=np.float32)
+        obs[self.context] = 1.0
+        return obs
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draw the episode's context from ``np_random`` (one uniform) and show it."""
+        super().reset(seed=seed)
+        self.context = int(context_from_uniform(self._cdf, self.np_random.random()))
+        return self._obs(), {COMPONENT: self.context}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Pay 1 iff ``action`` is the context's arm; the episode always terminates."""
+        if self.context is None:
+            raise ResetNeeded(
+                "ContextualBanditEnv.step() needs a reset() first (every episode lasts one step)"
+            )
+        if not self.action_space.contains(action):
+            raise ValueError(f"action={action!r} must be an integer in [0, {self.num_arms - 1}]")
+        context = self.context
+        reward = 1.0 if int(action) == context else 0.0
+        component_rewards = np.zeros(self.num_contexts, dtype=np.float64)
+        component_rewards[context] = reward
+        present = np.zeros(self.num_contexts, dtype=bool)
+        present[context] = True
+        obs = self._obs()
+        self.context = None
+        info = {
+            COMPONENT_REWARDS: component_rewards,
+            COMPONENT: context,
+            COMPONENT_RETURNS: component_rewards.copy(),
+            COMPONENT_PRESENT: present,
+        }
+        return obs, reward, True, False, info
+
+
+class ContextualBanditVectorEnv(VectorEnv):
+    """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once with numpy (SAME_STEP autoreset).
+
+    Every step ends every episode, so each step returns the next episode's observation directly, with the
+    finished episodes' observations in ``info["final_obs"]`` (object array of per-env arrays) and their step
+    infos in ``info["final_info"]`` (dict of batched arrays with ``_key`` masks); the top-level info holds the
+    new episodes' reset info (``component``). This is exactly what ``gymnasium.vector.SyncVectorEnv`` with
+    ``autoreset_mode=SAME_STEP`` returns for the single env.
+
+    Streams match the single env's: ``reset(seed=s)`` seeds sub-env i with ``s + i`` through
+    ``gymnasium.utils.seeding.np_random`` and each sub-env draws one uniform per episode from its own
+    generator, so sub-env i yields the contexts and rewards of a single env reset with seed ``s + i`` and
+    stepped with the same actions. Uniforms are pre-drawn in blocks per sub-env (same values, far fewer calls).
+    ``reset(options={"reset_mask": mask})`` resets only the masked sub-envs, as Gymnasium's vector envs do.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        num_contexts: int = 2,
+        num_arms: int = 2,
+        context_probs: Sequence[float] | np.ndarray | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        self.num_envs = _as_int(num_envs, "num_envs", ">= 1")
+        if self.num_envs < 1:
+            raise ValueError(f"num_envs={num_envs!r} must be >= 1")
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; the bandit only allows None")
+        self.num_contexts, self.num_arms, self.context_probs = validate_bandit_config(
+            num_contexts, num_arms, context_probs
+        )
+        self.render_mode = render_mode
+        self.metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+        self.component_names = tuple(f"context_{k}" for k in range(self.num_contexts))
+        self.single_observation_space = spaces.Box(0.0, 1.0, shape=(self.num_contexts,), dtype=np.float32)
+        self.single_action_space = spaces.Discrete(self.num_arms)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+        self._cdf = _cdf(self.context_probs)
+        self._eye_f32 = np.eye(self.num_contexts, dtype=np.float32)
+        self._eye_bool = np.eye(self.num_contexts, dtype=bool)
+        self._rows = np.arange(self.num_envs)
+        self._generators: list[np.random.Generator | None] = [None] * self.num_envs
+        self._uniforms = np.empty((self.num_envs, _UNIFORM_BLOCK), dtype=np.float64)
+        self._cursor = np.full(self.num_envs, _UNIFORM_BLOCK, dtype=np.int64)
+        self.contexts: np.ndarray | None = None
+
+    def _refill(self, envs: np.ndarray) -> None:
+        for i in envs:
+            gen = self._generators[i]
+            if gen is None:
+                gen, _ = seeding.np_random(None)
+                self._generators[i] = gen
+            self._uniforms[i] = gen.random(_UNIFORM_BLOCK)
+            self._cursor[i] = 0
+
+    def _draw(self, envs: np.ndarray) -> np.ndarray:
+        """One uniform per listed sub-env, from each one's stream in order."""
+        exhausted = envs[self._cursor[envs] >= _UNIFORM_BLOCK]
+        if exhausted.size:
+            self._refill(exhausted)
+        u = self._uniforms[envs, self._cursor[envs]]
+        self._cursor[envs] += 1
+        return u
+
+    def reset(
+        self,
+        *,
+        seed: int | Sequence[int | None] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start new episodes in every sub-env (or those in ``options["reset_mask"]``), seeding as Gymnasium."""
+        if seed is None:
+            seeds: list[int | None] = [None] * self.num_envs
+        elif isinstance(seed, Integral) and not isinstance(seed, bool):
+            seeds = [int(seed) + i for i in range(self.num_envs)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != self.num_envs:
+                raise ValueError(
+                    f"seed list has length {len(seeds)}; it must have length num_envs={self.num_envs}"
+                )
+        if options is not None and "reset_mask" in options:
+            mask = np.asarray(options["reset_mask"])
+            if mask.dtype != np.bool_ or mask.shape != (self.num_envs,) or not mask.any():
+                raise ValueError(
+                    f"options['reset_mask']={options['reset_mask']!r} must be a bool array of shape "
+                    f"({self.num_envs},) with at least one True"
+                )
+            if self.contexts is None:
+                raise ResetNeeded("a reset with options['reset_mask'] needs a full reset() first")
+        else:
+            mask = np.ones(self.num_envs, dtype=bool)
+            if self.contexts is None:
+                self.contexts = np.zeros(self.num_envs, dtype=np.int64)
+        envs = np.flatnonzero(mask)
+        for i in envs:
+            if seeds[i] is not None:
+                self._generators[i], _ = seeding.np_random(seeds[i])
+                self._cursor[i] = _UNIFORM_BLOCK
+        self.contexts[envs] = context_from_uniform(self._cdf, self._draw(envs))
+        # Unmasked entries are 0, as Gymnasium's info aggregation leaves them.
+        contexts = np.zeros(self.num_envs, dtype=np.int64)
+        contexts[envs] = self.contexts[envs]
+        return self._eye_f32[self.contexts], {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Pay every sub-env, end every episode, and return the next episodes' observations (SAME_STEP)."""
+        if self.contexts is None:
+            raise ResetNeeded("ContextualBanditVectorEnv.step() needs a reset() first")
+        acts = np.asarray(actions)
+        if acts.shape != (self.num_envs,) or acts.dtype.kind not in "iu":
+            raise ValueError(f"actions must be an integer array of shape ({self.num_envs},), got {acts!r}")
+        if acts.min() < 0 or acts.max() >= self.num_arms:
+            raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
+        old = self.contexts
+        rewards = (acts == old).astype(np.float64)
+        component_rewards = np.zeros((self.num_envs, self.num_contexts), dtype=np.float64)
+        component_rewards[self._rows, old] = rewards
+        final_obs_rows = self._eye_f32[old]
+        final_obs = np.empty(self.num_envs, dtype=object)
+        final_obs[:] = list(final_obs_rows)
+        everyone = np.ones(self.num_envs, dtype=bool)
+        final_info = {
+            COMPONENT_REWARDS: component_rewards,
+            f"_{COMPONENT_REWARDS}": everyone.copy(),
+            COMPONENT: old.copy(),
+            f"_{COMPONENT}": everyone.copy(),
+            COMPONENT_RETURNS: component_rewards.copy(),
+            f"_{COMPONENT_RETURNS}": everyone.copy(),
+            COMPONENT_PRESENT: self._eye_bool[old],
+            f"_{COMPONENT_PRESENT}": everyone.copy(),
+        }
+        self.contexts = context_from_uniform(self._cdf, self._draw(self._rows)).astype(np.int64)
+        info = {
+            "final_obs": final_obs,
+            "_final_obs": everyone.copy(),
+            "final_info": final_info,
+            "_final_info": everyone.copy(),
+            COMPONENT: self.contexts.copy(),
+            f"_{COMPONENT}": everyone,
+        }
+        terminations = np.ones(self.num_envs, dtype=bool)
+        truncations = np.zeros(self.num_envs, dtype=bool)
+        return self._eye_f32[self.contexts], rewards, terminations, truncations, info
