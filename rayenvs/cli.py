@@ -2,7 +2,9 @@
 
 Each package contributes subcommands through a module with ``register(subparsers) -> None`` listed in
 :data:`COMMAND_MODULES`. They are imported by name here, and only this entry point does so: the env core never
-imports ``wrappers``, ``baselines`` or ``leaderboard``. ``register`` must stay cheap (argparse only); heavy
+imports ``wrappers``, ``baselines`` or ``leaderboard``. The application-layer modules beside this one
+(``rayenvs.sweep_command``, ``rayenvs.quickstart``) compose all packages and, like this one, import them only
+inside their handlers. ``register`` must stay cheap (argparse only); heavy
 imports (torch, SB3) happen inside the handlers, so ``rayenvs list`` starts fast.
 """
 
@@ -19,8 +21,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "baselines.train_cli",  # rayenvs train
     "baselines.analyze_cli",  # rayenvs analyze
     "baselines.reproduce_cli",  # rayenvs reproduce
-    "baselines.sweep_cli",  # rayenvs sweep, rayenvs quickstart
     "leaderboard.cli",  # rayenvs submit, rayenvs leaderboard ...
+    "rayenvs.sweep_command",  # rayenvs sweep (application layer: may submit to the leaderboard)
+    "rayenvs.quickstart",  # rayenvs quickstart (application layer)
 )
 
 

@@ -1,0 +1,154 @@
+"""Sweeps: expansion, validation, local and Ray backends, retries, and kill-then-resume exactly once."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from baselines.results import RunResult
+from baselines.sweep import COMPLETIONS_LOG, STATE_FILE, SweepSpec, expand, load_sweep, run_sweep
+
+PPO_TINY = {"n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 1}
+
+
+def _spec(**kw):
+    base = dict(name="t", algo="bandit", envs=["rayenvs/Bandit-K2n2-v0"], variants=["on-policy", "tabular"],
+                seeds=[0, 1, 2], timesteps=2000, max_retries=1)
+    base.update(kw)
+    return SweepSpec(**base)
+
+
+def _completions(root: Path) -> list[str]:
+    p = root / COMPLETIONS_LOG
+    return p.read_text().split() if p.exists() else []
+
+
+def test_expand_bandit_batches_seeds_and_ppo_splits_them(tmp_path):
+    jobs = expand(_spec(), tmp_path)
+    assert [j.job_id for j in jobs] == ["Bandit-K2n2-v0/on-policy", "Bandit-K2n2-v0/tabular"]
+    assert jobs[0].seeds == (0, 1, 2) and len(jobs[0].run_dirs) == 3
+    ppo = expand(_spec(algo="ppo", variants=["baseline", "pfo-last"], seeds=[4, 5]), tmp_path)
+    assert [j.job_id for j in ppo] == [
+        "Bandit-K2n2-v0/baseline/seed_4", "Bandit-K2n2-v0/baseline/seed_5",
+        "Bandit-K2n2-v0/pfo-last/seed_4", "Bandit-K2n2-v0/pfo-last/seed_5",
+    ]
+    assert ppo[0].run_dirs == (str(tmp_path / "Bandit-K2n2-v0" / "baseline" / "seed_4"),)
+
+
+@pytest.mark.parametrize(
+    "data, needle",
+    [
+        ({"envs": ["rayenvs/Nope-v0"]}, "unknown env id"),
+        ({"variants": ["greedy"]}, "bandit modes ['greedy'] unknown"),
+        ({"algo": "ppo", "variants": ["pfo-sometimes"]}, "pfo-sometimes"),
+        ({"envs": ["rayenvs/MultiRoom-R2-v0"]}, "needs bandit envs"),
+        ({"seeds": [1, 1]}, "distinct"),
+        ({"timesteps": 0}, "timesteps"),
+        ({"name": "a b"}, "may only hold"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_sweep_files_name_the_problem(tmp_path, data, needle):
+    base = dict(name="t", algo="bandit", envs=["rayenvs/Bandit-K2n2-v0"], variants=["on-policy"], seeds=[0])
+    base.update(data)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(base))
+    with pytest.raises(ValueError, match="s.yaml") as err:
+        load_sweep(path)
+    assert needle in str(err.value)
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(ValueError, match="mapping"):
+        load_sweep(path)
+
+
+def test_local_sweep_runs_once_and_skips_finished_runs(tmp_path):
+    spec = _spec()
+    report = run_sweep(spec, tmp_path, max_concurrent=2)
+    assert report.failed == []
+    assert sorted(_completions(tmp_path)) == ["Bandit-K2n2-v0/on-policy", "Bandit-K2n2-v0/tabular"]
+    assert len(report.run_dirs) == 6
+    runs = [RunResult.load(d) for d in report.run_dirs]
+    assert {(r.variant, r.seed) for r in runs} == {(m, s) for m in ("on-policy", "tabular") for s in (0, 1, 2)}
+    # Exact expected returns: the first point is the initial performance J = K/10, i.e. 0.1 per episode.
+    assert all(abs(r.eval.returns[0][0] - 0.1) < 1e-9 for r in runs)
+    again = run_sweep(spec, tmp_path, max_concurrent=2)
+    assert {s.state for s in again.status.values()} == {"skipped"}
+    assert len(_completions(tmp_path)) == 2
+    state = yaml.safe_load((tmp_path / STATE_FILE).read_text())
+    assert set(state["jobs"]) == {"Bandit-K2n2-v0/on-policy", "Bandit-K2n2-v0/tabular"}
+
+
+def test_failed_job_is_retried_without_stopping_the_others(tmp_path):
+    # stop_at=3 is beyond the K=2 bandit's maximum J=2 (rejected when the job runs) but fine for K=4.
+    spec = _spec(envs=["rayenvs/Bandit-K2n2-v0", "rayenvs/Bandit-K4n4-v0"], variants=["tabular"],
+                 overrides={"stop_at": 3.0}, max_retries=2)
+    report = run_sweep(spec, tmp_path, max_concurrent=2)
+    bad, good = report.status["Bandit-K2n2-v0/tabular"], report.status["Bandit-K4n4-v0/tabular"]
+    assert (bad.state, bad.attempts) == ("failed", 3)
+    assert "stop_at" in bad.error
+    assert (good.state, good.attempts) == ("done", 1)
+    assert report.failed == ["Bandit-K2n2-v0/tabular"]
+    assert _completions(tmp_path) == ["Bandit-K4n4-v0/tabular"]
+
+
+def test_ppo_sweep_killed_midway_finishes_every_run_exactly_once(tmp_path):
+    spec = {"name": "kill", "algo": "ppo", "envs": ["rayenvs/Bandit-K2n2-v0"], "variants": ["baseline"],
+            "seeds": [0, 1, 2], "timesteps": 1024, "overrides": PPO_TINY, "eval_episodes": 2}
+    sweep_file = tmp_path / "kill.yaml"
+    sweep_file.write_text(yaml.safe_dump(spec))
+    root = tmp_path / "out"
+    cmd = [sys.executable, "-m", "rayenvs.cli", "sweep", str(sweep_file), "--out", str(root), "--max-concurrent", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not _completions(root) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its pool workers, mid-sweep
+    proc.wait()
+    first = _completions(root)
+    assert 1 <= len(first) < 3, "the kill should land after the first job and before the last"
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    log = _completions(root)
+    assert sorted(log) == sorted(f"Bandit-K2n2-v0/baseline/seed_{s}" for s in (0, 1, 2))
+    for s in (0, 1, 2):
+        r = RunResult.load(root / "Bandit-K2n2-v0" / "baseline" / f"seed_{s}")
+        assert r.complete and r.total_timesteps >= 1024
+        assert r.eval.steps == sorted(set(r.eval.steps)), "no duplicated evaluation points after resume"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("ray") is None, reason="the ray CLI (rayenvs[ray]) is not installed")
+def test_ray_backend_on_a_local_head(tmp_path):
+    port = _free_port()
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay under 107 bytes
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = subprocess.run(
+        ["ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={ray_tmp}"],
+        env=env, capture_output=True, text=True, timeout=180,
+    )
+    assert start.returncode == 0, start.stderr
+    try:
+        report = run_sweep(_spec(), tmp_path / "out", backend="ray", address=f"127.0.0.1:{port}",
+                           max_concurrent=2)
+        assert report.failed == []
+        assert sorted(_completions(tmp_path / "out")) == ["Bandit-K2n2-v0/on-policy", "Bandit-K2n2-v0/tabular"]
+        assert len(report.run_dirs) == 6 and all((d / "results.json").exists() for d in report.run_dirs)
+    finally:
+        subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
