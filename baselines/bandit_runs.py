@@ -4,7 +4,8 @@ One call learns every seed of one (bandit id, mode) at once with :func:`baseline
 and writes one run directory per seed, so sweeps, ``rayenvs analyze`` and the leaderboard treat bandit
 learners like any other algorithm. Seeds are columns of one batch: seed ``s`` at position ``i`` of the
 sorted seed list is column ``i`` of a batch drawn with generator seed ``min(seeds)``; the batch is recorded
-in the config, so the same seed list reproduces the same runs.
+in the config (identical for every seed of the batch, so they form one leaderboard entry), and the same
+seed list reproduces the same runs.
 
 The "evaluation" points are exact, not sampled: at each logged update the expected episode return of the
 policy under uniform contexts is ``J / K`` and component ``k`` contributes ``J_k / K`` (the component
@@ -68,17 +69,19 @@ def run_bandit_job(
             deterministic=True,
             episodes_per_point=1,
         )
-        metrics = {}
+        # A seed that reached the target is frozen while the rest of the batch learns on, so its curve runs
+        # to the batch's end; the samples it actually used are kept as a metric.
+        used = int(result.stop_update[col]) * k
+        metrics = {"bandit/samples_used": [(steps[-1], float(used))]}
         if result.rho_mean is not None:
             metrics["interference/mean_offdiag"] = [(s, float(v)) for s, v in zip(steps, result.rho_mean[:, col],
                                                                                   strict=True)]
         # The learner's own "seed" is the batch's generator seed, not this run's: keep it as batch_seed.
         config = {k_: v for k_, v in result.config.items() if k_ != "seed"}
-        config.update(batch_seed=batch_seed, batch_seeds=sorted(int(s) for s in seeds), batch_index=col,
-                      exact_expectation=True)
+        config.update(batch_seed=batch_seed, batch_seeds=sorted(int(s) for s in seeds), exact_expectation=True)
         run = RunResult(
             env_id=env_id, algo=ALGO, variant=mode, seed=seed, config=config, component_names=names,
-            total_timesteps=int(result.stop_update[col]) * k, eval=curve, metrics=metrics,
+            total_timesteps=steps[-1], eval=curve, metrics=metrics,
             versions=library_versions(), hardware=hardware_info(device), wall_time_s=wall / len(seeds),
         )
         run.save(run_dirs[pos])

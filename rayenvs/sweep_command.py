@@ -50,25 +50,29 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
-def submit_groups(run_dirs, board, submitter, console) -> list:
+def submit_groups(run_dirs, board, submitter, console) -> list[int]:
     """Submit run directories to the leaderboard, one submission per (env, algo, variant)."""
     from collections import defaultdict
 
-    from leaderboard.api import submit_runs
-
     from baselines.results import RunResult
+    from leaderboard.bundle import build_bundle
+    from leaderboard.storage import Store
 
     groups = defaultdict(list)
     for d in run_dirs:
         r = RunResult.load(d)
         groups[(r.env_id, r.algo, r.variant)].append(Path(d))
     ids = []
-    for key, dirs in sorted(groups.items()):
-        try:
-            entry_id = submit_runs(dirs, board=board, submitter=submitter)
-        except ValueError as exc:
-            console.print(f"[red]not submitted[/] {'/'.join(key)}: {exc}")
-            continue
-        ids.append(entry_id)
-        console.print(f"submitted {'/'.join(key)} as entry {entry_id}")
+    store = Store(board)
+    try:
+        for key, dirs in sorted(groups.items()):
+            try:
+                entry_id = store.submit(build_bundle(dirs, submitter=submitter))
+            except ValueError as exc:  # rejected: already submitted, too few seeds, ...
+                console.print(f"[yellow]not submitted[/] {'/'.join(key)}: {exc}")
+                continue
+            ids.append(entry_id)
+            console.print(f"submitted {'/'.join(key)} as entry #{entry_id}")
+    finally:
+        store.close()
     return ids

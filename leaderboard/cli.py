@@ -1,0 +1,162 @@
+"""``rayenvs submit`` and ``rayenvs leaderboard {list,export,verify,serve,token}``.
+
+Only argparse is imported at registration time; SQLAlchemy, FastAPI, torch and matplotlib load inside the
+handlers, so ``rayenvs list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+BOARD_HELP = (
+    "SQLite file or SQLAlchemy URL (postgresql://...); default: the data directory's leaderboard.sqlite"
+)
+SUBMIT_BOARD_HELP = BOARD_HELP + ", or the http(s):// address of a served board"
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from leaderboard.bundle import build_bundle
+    from leaderboard.client import is_http_board, submit_http
+    from leaderboard.storage import Store
+
+    bundle = build_bundle(args.run_dirs, submitter=args.submitter)
+    if is_http_board(args.board):
+        sid = submit_http(bundle, args.board, args.token)
+    else:
+        store = Store(args.board)
+        try:
+            sid = store.submit(bundle)
+        finally:
+            store.close()
+    print(f"stored entry #{sid} ({bundle.env_id}, {bundle.algo}/{bundle.variant}, {len(bundle.seeds)} seeds)")
+    print(f"content hash {bundle.content_hash}")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from leaderboard.scoring import score_board
+    from leaderboard.storage import Store
+
+    store = Store(args.board)
+    entries = store.entries(family=args.family)
+    scores = score_board(entries)
+    table = Table(title=f"leaderboard ({store.url})")
+    for col in ("id", "env", "algo/variant", "submitter", "tier", "seeds", "IQM [95% CI]"):
+        table.add_column(col)
+    for e in entries:
+        s = scores[e.id]
+        table.add_row(
+            str(e.id),
+            e.env_id,
+            f"{e.algo}/{e.variant}",
+            e.submitter,
+            e.tier,
+            str(s.num_seeds),
+            f"{s.iqm:.3f} [{s.iqm_ci[0]:.3f}, {s.iqm_ci[1]:.3f}]",
+        )
+    Console(width=160, markup=False).print(table)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from leaderboard.static_site import export_site
+    from leaderboard.storage import Store
+
+    files = export_site(Store(args.board), args.html)
+    print(f"wrote {len(files)} files under {args.html}")
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from leaderboard.storage import Store
+    from leaderboard.verify import verify_entry
+
+    report = verify_entry(Store(args.board), args.id, episodes=args.episodes, device=args.device)
+    print(json.dumps(report.as_dict(), indent=2))
+    print(f"entry #{args.id}: {'VERIFIED' if report.passed else 'FAILED verification'}")
+    return 0 if report.passed else 1
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from leaderboard.web import create_app
+
+    if not 0 < args.port < 65536:
+        raise ValueError(f"--port {args.port} must be in 1..65535")
+    if args.max_upload_mb <= 0:
+        raise ValueError(f"--max-upload-mb {args.max_upload_mb} must be > 0")
+    app = create_app(args.board, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
+
+
+def _cmd_token(args: argparse.Namespace) -> int:
+    from leaderboard.storage import Store
+    from leaderboard.tokens import create_token, list_tokens, revoke_token
+
+    store = Store(args.board)
+    if args.token_command == "create":
+        print(create_token(store, args.name))
+    elif args.token_command == "revoke":
+        print(f"revoked {revoke_token(store, args.name)} token(s) named {args.name!r}")
+    else:
+        for t in list_tokens(store):
+            print(f"{t['name']}\t{t['created_at']}\t{'revoked' if t['revoked'] else 'active'}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``submit`` and ``leaderboard`` to the ``rayenvs`` command line."""
+    p = subparsers.add_parser(
+        "submit", help="validate run directories (seeds of one configuration) and store them"
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--board", default=None, help=SUBMIT_BOARD_HELP)
+    p.add_argument("--submitter", default="anonymous")
+    p.add_argument(
+        "--token", default=None, help="for an http(s):// board (default: $RAYENVS_LEADERBOARD_TOKEN)"
+    )
+    p.set_defaults(func=_cmd_submit)
+
+    lb = subparsers.add_parser("leaderboard", help="list, export, verify and serve the leaderboard")
+    sub = lb.add_subparsers(dest="leaderboard_command", required=True, metavar="ACTION")
+
+    p = sub.add_parser("list", help="print the entries with their IQM and CI")
+    p.add_argument("--board", default=None, help=BOARD_HELP)
+    p.add_argument("--family", default=None)
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("export", help="write the board as a static HTML site")
+    p.add_argument("--board", default=None, help=BOARD_HELP)
+    p.add_argument("--html", required=True, metavar="DIR")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("verify", help="re-evaluate an entry's weights on fixed seeds and set its tier")
+    p.add_argument("id", type=int)
+    p.add_argument("--board", default=None, help=BOARD_HELP)
+    p.add_argument(
+        "--episodes",
+        type=int,
+        default=None,
+        help="episodes per seed (default: the protocol's episodes_per_point, on training's eval seeds)",
+    )
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("serve", help="serve the board over HTTP (FastAPI + uvicorn)")
+    p.add_argument("--board", default=None, help=BOARD_HELP)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--max-upload-mb", type=float, default=64.0)
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("token", help="manage HTTP submission tokens")
+    p.add_argument("token_command", choices=("create", "list", "revoke"))
+    p.add_argument("--name", default="default", help="label of the token (create, revoke)")
+    p.add_argument("--board", default=None, help=BOARD_HELP)
+    p.set_defaults(func=_cmd_token)

@@ -1,0 +1,266 @@
+"""Scores the board computes from raw bundles: normalised returns, rliable aggregates and the suite's columns.
+
+Normalisation: ``(R - random_return) / (optimal_return - random_return)`` clipped to [0, 1], with the
+references of :func:`rayenvs.registration.env_info` (exact for bandits and multi-room, documented constants for
+Atari/MuJoCo). A seed's score is the normalised mean return at its *final* evaluation point.
+
+Point estimates come from ``rliable.metrics`` (IQM, mean, probability of improvement). Intervals are rliable's
+stratified percentile bootstrap (runs resampled within each task, fixed ``random_state``), re-implemented in a
+few lines because ``rliable.library`` imports ``arch``, whose 7.x releases fail to import with pandas 3.
+
+Suite columns: *steps to 90%* is the first eval step at which every component's mean return reaches 90% of
+its share of the optimum (``optimal_return / K``; defined for the bandit, multi-room and glimpse families,
+whose components are symmetric by construction), median over seeds, or None if half the seeds never get
+there. *Plateaus* and *collapse rate* come from the diagnostics modules when they are installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from rliable import metrics as rly_metrics
+from scipy.stats import trim_mean
+
+from leaderboard.schema import Bundle
+
+if TYPE_CHECKING:
+    from leaderboard.storage import Entry
+
+BOOTSTRAP_REPS = 2000
+RANDOM_STATE = 0
+CI_LEVEL = 0.95
+COMPONENT_THRESHOLD = 0.9
+SYMMETRIC_FAMILIES = frozenset({"bandit", "multiroom", "glimpse"})
+BASELINE = ("ppo", "baseline")  # (algo, variant) every entry is compared with
+PROFILE_TAUS = np.linspace(0.0, 1.0, 51)
+
+
+def normalise(env_id: str, value: float | np.ndarray) -> np.ndarray:
+    """Map a mean return to [0, 1]: 0 is the uniform-random policy, 1 the optimum."""
+    from rayenvs.registration import env_info
+
+    info = env_info(env_id)
+    span = info.optimal_return - info.random_return
+    if span <= 0:
+        raise ValueError(
+            f"{env_id}: optimal_return {info.optimal_return} must exceed random_return {info.random_return}"
+        )
+    return np.clip((np.asarray(value, dtype=np.float64) - info.random_return) / span, 0.0, 1.0)
+
+
+def seed_scores(bundle: Bundle) -> np.ndarray:
+    """Normalised final-point mean return of every seed, shape (num_seeds,)."""
+    finals = [float(np.mean(s.eval.returns[-1])) for s in bundle.seeds]
+    return normalise(bundle.env_id, np.array(finals))
+
+
+def normalised_curves(bundle: Bundle) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, scores[seed, point])``: every seed's normalised mean-return curve (steps shared, validated)."""
+    steps = np.asarray(bundle.seeds[0].eval.steps, dtype=np.int64)
+    means = np.array([[float(np.mean(r)) for r in s.eval.returns] for s in bundle.seeds])
+    return steps, normalise(bundle.env_id, means)
+
+
+def stratified_bootstrap_ci(
+    statistic: Callable[..., np.ndarray],
+    *score_matrices: np.ndarray,
+    reps: int = BOOTSTRAP_REPS,
+    random_state: int = RANDOM_STATE,
+) -> tuple[float, float]:
+    """Percentile CI of a statistic; each (runs x tasks) matrix is resampled over runs within every task.
+
+    ``statistic`` is *batched*: it receives arrays of shape (reps, runs, tasks) and returns (reps,), so the
+    2,000 resamples cost one vectorised call instead of 2,000 Python calls.
+    """
+    if reps < 1:
+        raise ValueError(f"reps={reps} must be >= 1")
+    rng = np.random.RandomState(random_state)
+    resampled = []
+    for m in score_matrices:
+        m = np.asarray(m, dtype=np.float64)
+        if m.ndim != 2 or m.shape[0] < 1 or m.shape[1] < 1:
+            raise ValueError(f"score matrices must be (runs >= 1) x (tasks >= 1), got shape {m.shape}")
+        n_runs, n_tasks = m.shape
+        idx = rng.randint(0, n_runs, size=(reps, n_runs, n_tasks))
+        resampled.append(m[idx, np.arange(n_tasks)[None, None, :]])
+    values = np.asarray(statistic(*resampled), dtype=np.float64)
+    tail = (1.0 - CI_LEVEL) / 2 * 100
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def batched_mean(scores: np.ndarray) -> np.ndarray:
+    """``rliable.metrics.aggregate_mean`` over a leading batch axis: (B, runs, tasks) -> (B,)."""
+    return scores.mean(axis=(1, 2))
+
+
+def batched_iqm(scores: np.ndarray) -> np.ndarray:
+    """``rliable.metrics.aggregate_iqm`` (25% trimmed mean over runs and tasks) over a leading batch axis."""
+    return trim_mean(scores.reshape(scores.shape[0], -1), proportiontocut=0.25, axis=1)
+
+
+def batched_probability_of_improvement(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``rliable.metrics.probability_of_improvement`` over a leading batch axis: P(X > Y) + P(X = Y) / 2
+    per task (the Mann-Whitney U statistic over all run pairs, divided by their number), averaged over tasks.
+    """
+    diff = x[:, :, None, :] - y[:, None, :, :]  # (B, runs_x, runs_y, tasks)
+    per_task = ((diff > 0) + 0.5 * (diff == 0)).mean(axis=(1, 2))
+    return per_task.mean(axis=1)
+
+
+def performance_profile(scores: np.ndarray, taus: np.ndarray = PROFILE_TAUS) -> np.ndarray:
+    """rliable's run-score distribution: the fraction of runs (over all tasks) scoring above each tau."""
+    flat = np.asarray(scores, dtype=np.float64).ravel()
+    return np.array([(flat > tau).mean() for tau in taus])
+
+
+def steps_to_threshold(bundle: Bundle, family: str, threshold: float = COMPONENT_THRESHOLD) -> int | None:
+    """Median over seeds of the first eval step with every component >= threshold x its optimum share."""
+    from rayenvs.registration import env_info
+
+    if family not in SYMMETRIC_FAMILIES:
+        return None
+    info = env_info(bundle.env_id)
+    share = info.optimal_return / len(bundle.component_names)
+    reached: list[float] = []
+    for s in bundle.seeds:
+        hit = np.inf
+        for step, comps in zip(s.eval.steps, s.eval.component_returns, strict=True):
+            if np.all(np.mean(np.asarray(comps, dtype=np.float64), axis=0) >= threshold * share - 1e-12):
+                hit = step
+                break
+        reached.append(hit)
+    median = float(np.median(reached))
+    return int(median) if np.isfinite(median) else None
+
+
+def plateau_count(bundle: Bundle) -> float | None:
+    """Mean number of plateaus per seed on the mean-return eval curve, as ``rayenvs analyze`` counts them
+    (``baselines.plateaus`` with the catalog's optimum), or None where that module is missing."""
+    try:
+        from baselines.analysis import references
+        from baselines.plateaus import detect_plateaus
+    except ImportError:
+        return None
+    counts = []
+    for s in bundle.seeds:
+        totals = [float(np.mean(r)) for r in s.eval.returns]
+        optimum, _, _ = references(bundle.env_id, max(totals))
+        counts.append(detect_plateaus(s.eval.steps, totals, optimum=optimum).count)
+    return float(np.mean(counts))
+
+
+def collapse_rate(bundle: Bundle) -> float | None:
+    """Fraction of seeds that collapse by the rule of ``rayenvs analyze`` (``baselines.collapse``), or None
+    where that module is missing: same return curve, representation metrics and return range."""
+    try:
+        from baselines.analysis import DEAD_FRAC_KEY, PCA_RANK_KEY, references
+        from baselines.collapse import detect_collapse
+    except ImportError:
+        return None
+
+    def series(metrics: dict, key: str) -> tuple[list[int], list[float]] | None:
+        points = metrics.get(key)
+        return ([int(s) for s, _ in points], [float(v) for _, v in points]) if points else None
+
+    flags = []
+    for s in bundle.seeds:
+        totals = [float(np.mean(r)) for r in s.eval.returns]
+        _, span, _ = references(bundle.env_id, max(totals))
+        report = detect_collapse(
+            s.eval.steps,
+            totals,
+            pca_rank=series(s.metrics, PCA_RANK_KEY),
+            dead_frac=series(s.metrics, DEAD_FRAC_KEY),
+            return_range=span,
+        )
+        flags.append(report.collapsed)
+    return float(np.mean(flags))
+
+
+@dataclass(frozen=True)
+class EntryScore:
+    """The numbers shown for one entry; CIs are (low, high)."""
+
+    num_seeds: int
+    iqm: float
+    iqm_ci: tuple[float, float]
+    mean: float
+    mean_ci: tuple[float, float]
+    steps_to_90: int | None
+    plateaus: float | None
+    collapse_rate: float | None
+    baseline_id: int | None = None
+    prob_improvement: float | None = None
+    prob_improvement_ci: tuple[float, float] | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def interval(scores: np.ndarray) -> dict[str, tuple[float, tuple[float, float]]]:
+    """IQM and mean of a (runs x tasks) score matrix with their stratified bootstrap CIs."""
+    return {
+        "iqm": (float(rly_metrics.aggregate_iqm(scores)), stratified_bootstrap_ci(batched_iqm, scores)),
+        "mean": (float(rly_metrics.aggregate_mean(scores)), stratified_bootstrap_ci(batched_mean, scores)),
+    }
+
+
+def score_entry(
+    bundle: Bundle, family: str, baseline: Bundle | None = None, baseline_id: int | None = None
+) -> EntryScore:
+    """Every column of one entry; ``baseline`` (same env) adds the probability of improvement over it."""
+    scores = seed_scores(bundle)[:, None]
+    est = interval(scores)
+    poi = poi_ci = None
+    if baseline is not None:
+        base = seed_scores(baseline)[:, None]
+        poi = float(rly_metrics.probability_of_improvement(scores, base))
+        poi_ci = stratified_bootstrap_ci(batched_probability_of_improvement, scores, base)
+    return EntryScore(
+        num_seeds=len(bundle.seeds),
+        iqm=est["iqm"][0],
+        iqm_ci=est["iqm"][1],
+        mean=est["mean"][0],
+        mean_ci=est["mean"][1],
+        steps_to_90=steps_to_threshold(bundle, family),
+        plateaus=plateau_count(bundle),
+        collapse_rate=collapse_rate(bundle),
+        baseline_id=baseline_id if baseline is not None else None,
+        prob_improvement=poi,
+        prob_improvement_ci=poi_ci,
+    )
+
+
+def pick_baselines(entries: Sequence[Entry]) -> dict[str, Entry]:
+    """Per env id, the reference PPO-baseline entry: the highest tier, then the most seeds, then the oldest."""
+    rank = {"verified": 2, "reproducible": 1, "self-reported": 0}
+    best: dict[str, Entry] = {}
+    for e in entries:
+        if (e.algo.lower(), e.variant.lower()) != BASELINE:
+            continue
+        key = (rank.get(e.tier, 0), len(e.bundle.seeds), -e.id)
+        cur = best.get(e.env_id)
+        if cur is None or key > (rank.get(cur.tier, 0), len(cur.bundle.seeds), -cur.id):
+            best[e.env_id] = e
+    return best
+
+
+def score_board(entries: Sequence[Entry]) -> dict[int, EntryScore]:
+    """Scores of every stored entry, each compared with its env's PPO-baseline entry."""
+    baselines = pick_baselines(entries)
+    out = {}
+    for e in entries:
+        base = baselines.get(e.env_id)
+        if base is not None and base.id == e.id:
+            base = None
+        out[e.id] = score_entry(
+            e.bundle,
+            e.family,
+            base.bundle if base is not None else None,
+            base.id if base is not None else None,
+        )
+    return out

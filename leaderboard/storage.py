@@ -1,0 +1,308 @@
+"""Leaderboard storage with SQLAlchemy Core: SQLite by default, PostgreSQL through the same code.
+
+``--board`` takes either a file path (SQLite) or a SQLAlchemy URL (``postgresql://...``). For SQLite, several
+processes may submit at once: the database runs in WAL mode with a busy timeout, and every write runs in a
+``BEGIN IMMEDIATE`` transaction, so writers queue instead of failing, and a duplicate check and its insert
+can never interleave with another writer's. Weights live in their own table so that listing entries never
+loads megabytes of tensors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+
+from leaderboard.schema import Bundle
+from leaderboard.validation import SubmissionRejected, validate_bundle
+
+SQLITE_BUSY_TIMEOUT_S = 60.0
+TIERS = ("self-reported", "reproducible", "verified")
+MAX_TOKEN_NAME = 200
+
+metadata = MetaData()
+
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("content_hash", String(80), nullable=False, unique=True),
+    Column("env_id", String(200), nullable=False, index=True),
+    Column("family", String(40), nullable=False, index=True),
+    Column("algo", String(200), nullable=False),
+    Column("variant", String(200), nullable=False),
+    Column("submitter", String(200), nullable=False),
+    Column("tier", String(20), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("bundle_json", Text, nullable=False),
+)
+
+weights = Table(
+    "weights",
+    metadata,
+    Column("submission_id", Integer, ForeignKey("submissions.id"), primary_key=True),
+    Column("seed", Integer, primary_key=True),
+    Column("safetensors", LargeBinary, nullable=False),
+)
+
+verifications = Table(
+    "verifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False, index=True),
+    Column("passed", Boolean, nullable=False),
+    Column("report_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(MAX_TOKEN_NAME), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked", Boolean, nullable=False, default=False),
+)
+
+
+class DuplicateSubmission(SubmissionRejected):
+    """The same content (same hash) is already on the board."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored submission, without its weights."""
+
+    id: int
+    content_hash: str
+    env_id: str
+    family: str
+    algo: str
+    variant: str
+    submitter: str
+    tier: str
+    created_at: dt.datetime
+    bundle: Bundle
+
+    def summary(self) -> dict[str, Any]:
+        """The entry's identity as JSON-ready values (no data, no weights)."""
+        return {
+            "id": self.id,
+            "env_id": self.env_id,
+            "family": self.family,
+            "algo": self.algo,
+            "variant": self.variant,
+            "submitter": self.submitter,
+            "tier": self.tier,
+            "content_hash": self.content_hash,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+def board_url(board: str | Path | None) -> str:
+    """A SQLAlchemy URL for ``--board``: a URL is kept, a path becomes SQLite, None is the default file."""
+    from rayenvs.paths import leaderboard_path
+
+    if board is None:
+        return f"sqlite:///{leaderboard_path()}"
+    text = str(board)
+    if text.startswith(("http://", "https://")):
+        raise ValueError(f"board {text!r} is a web address; only `rayenvs submit` talks to served boards")
+    if "://" in text:
+        return text
+    path = Path(text).expanduser().resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def tier_of(bundle: Bundle) -> str:
+    """``reproducible`` when config, versions and every seed's weights are present, else ``self-reported``."""
+    has_config = bool(bundle.hyperparameters) or bool(bundle.config_yaml)
+    return "reproducible" if has_config and bundle.versions and bundle.has_weights() else "self-reported"
+
+
+class Store:
+    """The board's database; open one per process (engines are not shared across processes)."""
+
+    def __init__(self, board: str | Path | None = None) -> None:
+        self.url = board_url(board)
+        self.engine: Engine = create_engine(self.url, future=True, **self._engine_kwargs())
+        if self.engine.dialect.name == "sqlite":
+            self._configure_sqlite()
+        self._create_tables()
+
+    def _create_tables(self) -> None:
+        """Create missing tables; safe when several processes open a new board at once."""
+        try:
+            with self._writer() as conn:  # SQLite: BEGIN IMMEDIATE serialises the check-then-create
+                metadata.create_all(conn)
+        except (OperationalError, ProgrammingError, IntegrityError):
+            # Another process created them between our check and our CREATE (PostgreSQL): check again.
+            metadata.create_all(self.engine)
+
+    def _engine_kwargs(self) -> dict[str, Any]:
+        if self.url.startswith("sqlite"):
+            return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False}}
+        return {"pool_pre_ping": True}
+
+    def _configure_sqlite(self) -> None:
+        @event.listens_for(self.engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin event emit BEGIN itself (pysqlite's implicit BEGIN is deferred).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(self.engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("write") else "BEGIN")
+
+    def _writer(self) -> Any:
+        return self.engine.execution_options(write=True).begin()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- submissions -------------------------------------------------------------------------------------
+
+    def submit(self, bundle: Bundle) -> int:
+        """Validate and store a bundle atomically; return its id. Nothing is stored if anything fails."""
+        from rayenvs.registration import env_info
+
+        validate_bundle(bundle)
+        family = env_info(bundle.env_id).family
+        stored = bundle.without_weights()
+        with self._writer() as conn:
+            existing = conn.execute(
+                select(submissions.c.id).where(submissions.c.content_hash == bundle.content_hash)
+            ).first()
+            if existing is not None:
+                raise DuplicateSubmission(
+                    f"duplicate submission: content hash {bundle.content_hash} is already entry #{existing.id}"
+                )
+            try:
+                sid = conn.execute(
+                    insert(submissions).values(
+                        content_hash=bundle.content_hash,
+                        env_id=bundle.env_id,
+                        family=family,
+                        algo=bundle.algo,
+                        variant=bundle.variant,
+                        submitter=bundle.submitter,
+                        tier=tier_of(bundle),
+                        created_at=_now(),
+                        bundle_json=stored.model_dump_json(),
+                    )
+                ).inserted_primary_key[0]
+            except IntegrityError as exc:  # a concurrent writer on a database without BEGIN IMMEDIATE
+                raise DuplicateSubmission(
+                    f"duplicate submission: content hash {bundle.content_hash}"
+                ) from exc
+            for s in bundle.seeds:
+                blob = s.weights_bytes()
+                if blob is not None:
+                    conn.execute(insert(weights).values(submission_id=sid, seed=s.seed, safetensors=blob))
+        return int(sid)
+
+    def _entry(self, row: Any) -> Entry:
+        return Entry(
+            id=row.id,
+            content_hash=row.content_hash,
+            env_id=row.env_id,
+            family=row.family,
+            algo=row.algo,
+            variant=row.variant,
+            submitter=row.submitter,
+            tier=row.tier,
+            created_at=row.created_at,
+            bundle=Bundle.model_validate_json(row.bundle_json),
+        )
+
+    def entries(self, family: str | None = None, env_id: str | None = None) -> list[Entry]:
+        """All entries (optionally of one family or env), oldest first."""
+        query = select(submissions).order_by(submissions.c.id)
+        if family is not None:
+            query = query.where(submissions.c.family == family)
+        if env_id is not None:
+            query = query.where(submissions.c.env_id == env_id)
+        with self.engine.connect() as conn:
+            return [self._entry(r) for r in conn.execute(query)]
+
+    def entry(self, submission_id: int) -> Entry:
+        """One entry by id; ValueError naming the id if there is none."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(submissions).where(submissions.c.id == submission_id)).first()
+        if row is None:
+            raise ValueError(f"no leaderboard entry with id {submission_id}")
+        return self._entry(row)
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(submissions.c.id)).all())
+
+    def weights(self, submission_id: int) -> dict[int, bytes]:
+        """``{seed: safetensors blob}`` of an entry (empty if it was submitted without weights)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(weights).where(weights.c.submission_id == submission_id)).all()
+        return {r.seed: bytes(r.safetensors) for r in rows}
+
+    # -- verification ------------------------------------------------------------------------------------
+
+    def record_verification(self, submission_id: int, passed: bool, report: dict[str, Any]) -> None:
+        """Store a verification; a pass lifts the entry to ``verified``, a fail puts it back to ``reproducible``."""
+        self.entry(submission_id)  # a clear error for an unknown id
+        # Verification needs weights and config, so an entry that could be verified is at least reproducible.
+        tier = "verified" if passed else "reproducible"
+        with self._writer() as conn:
+            conn.execute(
+                insert(verifications).values(
+                    submission_id=submission_id,
+                    passed=passed,
+                    report_json=json.dumps(report, sort_keys=True),
+                    created_at=_now(),
+                )
+            )
+            conn.execute(update(submissions).where(submissions.c.id == submission_id).values(tier=tier))
+
+    def verifications(self, submission_id: int) -> list[dict[str, Any]]:
+        """Every verification of an entry, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(verifications)
+                .where(verifications.c.submission_id == submission_id)
+                .order_by(verifications.c.id)
+            ).all()
+        return [
+            {"passed": r.passed, "created_at": r.created_at.isoformat(), "report": json.loads(r.report_json)}
+            for r in rows
+        ]

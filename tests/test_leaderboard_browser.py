@@ -1,0 +1,121 @@
+"""The live board in a real headless browser: the page loads, tables sort, an entry page shows its plot.
+
+Uses Debian's chromium (installed in CI by ``.ci/setup-browser``) through playwright, against uvicorn in a
+thread on 127.0.0.1 with a free port; all waits are bounded and all traffic stays on loopback.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_leaderboard_synthetic import GOOD, make_runs
+
+from leaderboard.bundle import build_bundle
+from leaderboard.storage import Store
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 15_000
+# One entry per algo name, with final scores 0, 0.5 and 1 for seeds 0..2 of each.
+LEVELS = {"low": [[0.5] * 4] * 3, "mid": [[0.5, 0.75, 0.75, 0.75]] * 3, "high": [[1.0] * 4] * 3}
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists() and shutil.which("chromium") is None,
+    reason="Debian's chromium is not installed (run .ci/setup-browser, as CI does)",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    uvicorn = pytest.importorskip("uvicorn")
+    from leaderboard.web import create_app
+
+    board = tmp_path / "browser.sqlite"
+    store = Store(board)
+    ids = {}
+    for tag, levels in LEVELS.items():
+        ids[tag] = store.submit(build_bundle(make_runs(tmp_path, levels, tag, algo=tag)))
+    store.submit(
+        build_bundle(make_runs(tmp_path, GOOD, "multi", env_id="rayenvs/Bandit-K4n4-v0", algo="other"))
+    )
+    port = _free_port()
+    config = uvicorn.Config(create_app(board), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start within 20 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ids
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def _column_values(page, table: str, col: int) -> list[str]:
+    return page.eval_on_selector_all(
+        f"#{table} tbody tr", f"rows => rows.map(r => r.cells[{col}].dataset.sort)"
+    )
+
+
+def test_page_loads_sorts_and_shows_plots(server):
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, ids = server
+    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=BROWSER_ARGS, timeout=TIMEOUT_MS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url + "/")
+            page.wait_for_selector("#table-bandit tbody tr")
+            assert page.title() == "rayenvs leaderboard"
+            rows = page.eval_on_selector_all(
+                "#table-bandit tbody tr", "rows => rows.map(r => r.dataset.entry)"
+            )
+            assert len(rows) == len(ids) + 1
+
+            page.click("#table-bandit th:has-text('algo')")
+            assert _column_values(page, "table-bandit", 2) == sorted(_column_values(page, "table-bandit", 2))
+            assert page.get_attribute("#table-bandit th:has-text('algo')", "aria-sort") == "ascending"
+            page.click("#table-bandit th:has-text('mean')")
+            means = [float(v) for v in _column_values(page, "table-bandit", 8)]
+            assert means == sorted(means) and means[0] < means[-1]
+            page.click("#table-bandit th:has-text('mean')")
+            means = [float(v) for v in _column_values(page, "table-bandit", 8)]
+            assert means == sorted(means, reverse=True)
+            assert page.get_attribute("#table-bandit th:has-text('mean')", "aria-sort") == "descending"
+
+            profile_ok = page.eval_on_selector(
+                "img[alt^='performance profile']", "i => i.complete && i.naturalWidth > 0"
+            )
+            assert profile_ok
+            page.click(f"a[href='/entry/{ids['low']}']")
+            page.wait_for_selector("#curve")
+            assert page.url.endswith(f"/entry/{ids['low']}")
+            page.wait_for_function("() => document.querySelector('#curve').complete", timeout=TIMEOUT_MS)
+            width = page.eval_on_selector("#curve", "i => i.naturalWidth")
+            assert width > 100
+            assert "Entry #" in page.inner_text("h1")
+        finally:
+            browser.close()
