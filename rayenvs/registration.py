@@ -74,7 +74,8 @@ def _multiroom(r: int, seq: bool) -> EnvInfo:
     )
 
 
-# Mean episode return of a uniform-random policy over 10,000 seeded episodes (see the multi-room tests).
+# Mean episode return of a uniform-random policy: the first episode of each of seeds 0-9999
+# (rayenvs.envs.multiroom.uniform_random_return; tests/test_multiroom.py re-checks them).
 MULTIROOM_RANDOM_RETURN: dict[tuple[int, bool], float] = {
     (2, False): 0.3399,
     (2, True): 0.6982,
