@@ -1,0 +1,42 @@
+"""`rayenvs quickstart`: the main job runs end to end, resumes, and rejects bad flags before doing anything."""
+
+import re
+
+import pytest
+
+from rayenvs.cli import main
+
+
+def test_quickstart_end_to_end_then_resume(tmp_path, capsys):
+    out = tmp_path / "qs"
+    argv = ["quickstart", "--out", str(out), "--bandit-samples", "2000", "--ppo-timesteps", "1024", "--workers", "2"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "report.md") in printed
+    report = (out / "report.md").read_text()
+    # 12 bandit configurations and 2 PPO variants, each a row of the report and an entry on the board.
+    assert len(re.findall(r"^\| rayenvs/Bandit-K\dn\d-v0 \| [a-z-]+ \| 3 \|", report, flags=re.M)) == 12
+    assert re.search(r"^\| baseline \| 3 \|", report, flags=re.M)
+    assert re.search(r"^\| pfo-last \| 3 \|", report, flags=re.M)
+    assert "Submitted 14 new entries" in report
+    assert (out / "plots" / "bandit_curves.png").stat().st_size > 10_000
+    assert (out / "plots" / "ppo_multiroom_curves.png").stat().st_size > 10_000
+    assert (out / "leaderboard" / "index.html").exists()
+    runs = sorted(p.parent for p in (out / "runs").rglob("results.json"))
+    assert len(runs) == 12 * 3 + 2 * 3
+    mtimes = {p: (p / "results.json").stat().st_mtime_ns for p in runs}
+
+    assert main(argv) == 0  # re-run: nothing is trained again, nothing is submitted twice
+    assert {p: (p / "results.json").stat().st_mtime_ns for p in runs} == mtimes
+    assert "Submitted 0 new entries" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [("--seeds", "2", "--seeds 2 must be >= 3"), ("--ppo-timesteps", "10", "--ppo-timesteps 10"),
+     ("--workers", "0", "--workers 0")],
+)
+def test_bad_flags_fail_before_any_work(tmp_path, capsys, flag, value, needle):
+    assert main(["quickstart", "--out", str(tmp_path / "qs"), flag, value]) == 2
+    assert needle in capsys.readouterr().err
+    assert not (tmp_path / "qs").exists()
