@@ -169,7 +169,9 @@ def test_correct_and_wrong_answers():
     obs, reward, terminated, truncated, info = env.step(wrong)
     assert (reward, terminated, truncated) == (0.0, False, False)
     check_component_info(info, reward, 10, done=False)
-    assert info["component"] == label and set(info) == {"component_rewards", "component"}
+    assert set(info) == {"component_rewards", "component", "component_returns", "component_present"}
+    assert info["component"] == label and info["component_returns"].sum() == 0.0  # running sums, nothing yet
+    assert info["component_present"].tolist() == (np.arange(10) == label).tolist()
     assert np.array_equal(obs[:, :, 1], env._obs()[:, :, 1])  # answering moves nothing
     obs, reward, terminated, truncated, info = env.step(np.int64(label))
     assert (reward, terminated, truncated) == (1.0, True, False)
@@ -200,6 +202,33 @@ def test_truncation_after_max_steps():
     short.step(MOVE_UP)
     _, reward, terminated, truncated, _ = short.step(info["component"])  # right at the limit
     assert (reward, terminated, truncated) == (1.0, True, False)
+
+
+@pytest.mark.parametrize("answer_at", [None, 3])
+def test_outer_time_limit_carries_episode_totals(answer_at):
+    """``gym.make(id, max_episode_steps=N)`` truncates through Gymnasium's TimeLimit (the env's own limit stays
+    20); whichever step ends the episode holds its component totals and presence."""
+    env = gym.make(ENV_ID, max_episode_steps=5)
+    assert isinstance(env, gym.wrappers.TimeLimit) and env.unwrapped.max_steps == 20
+    for seed in range(3):
+        _, info = env.reset(seed=seed)
+        label = info["component"]
+        total = np.zeros(10)
+        for t in range(1, 6):
+            action = label if t == answer_at else (label + 1) % 10 if t % 2 else MOVE_RIGHT
+            _, reward, terminated, truncated, info = env.step(action)
+            check_component_info(info, reward, 10, done=terminated or truncated)
+            total += info["component_rewards"]
+            assert np.array_equal(info["component_returns"], total)
+            if terminated or truncated:
+                break
+        if answer_at is None:
+            assert (t, terminated, truncated) == (5, False, True)  # cut by the TimeLimit, not the env
+            assert env.unwrapped.steps == 5 < env.unwrapped.max_steps
+        else:
+            assert (t, terminated, truncated) == (answer_at, True, False)
+        assert total.sum() == (answer_at is not None)
+        assert info["component_present"].tolist() == (np.arange(10) == label).tolist()
 
 
 def test_invalid_actions():

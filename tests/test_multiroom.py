@@ -85,11 +85,17 @@ def _oracle_action(b: _Batch, i: int = 0) -> int:
 
 
 def _run_episode(env: MultiRoomEnv, policy) -> tuple[list, bool, bool]:
+    """Step to the episode's end, checking every step's info holds the running sums and the presence."""
     steps = []
+    running = np.zeros(env.num_rooms)
+    present = env._batch.present[0].copy()
     while True:
         obs, reward, terminated, truncated, info = env.step(policy(env))
         steps.append((obs, reward, info))
         check_component_info(info, reward, env.num_rooms, terminated or truncated)
+        running += info["component_rewards"]
+        np.testing.assert_array_equal(info["component_returns"], running)
+        np.testing.assert_array_equal(info["component_present"], present)
         if terminated or truncated:
             return steps, terminated, truncated
 
@@ -144,7 +150,9 @@ def test_first_start_collects_every_room_once() -> None:
         assert terminated and not truncated
         rewarded = [s[2]["component"] for s in steps if s[1] == 1.0]
         assert sorted(rewarded) == [0, 1, 2]
-        assert all("component_returns" not in s[2] for s in steps[:-1])
+        # every step carries the running sums: one more room's reward after each rewarded step
+        sums = [s[2]["component_returns"].sum() for s in steps]
+        np.testing.assert_array_equal(sums, np.cumsum([s[1] for s in steps]))
         np.testing.assert_array_equal(steps[-1][2]["component_returns"], np.ones(3))
         assert steps[-1][2]["component_present"].all()
         # pending flags in the observation drop as rewards are collected
@@ -224,6 +232,49 @@ def test_truncation_at_max_episode_steps() -> None:
             assert steps[-1][2]["component_returns"].sum() == 0.0
         lengths.append(len(steps))
     assert lengths.count(4) > 20  # most random episodes in a 6x6 room run out of time
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_outer_time_limit_truncation_carries_episode_totals(seed: int) -> None:
+    """``gym.make(id, max_episode_steps=N)`` truncates through Gymnasium's TimeLimit, not the env; the
+    truncating step must still hold the episode's component totals (it is an ordinary env step)."""
+    n = 12
+    env = gym.make("rayenvs/MultiRoom-R2-Seq-v0", max_episode_steps=n)
+    assert isinstance(env, gym.wrappers.TimeLimit) and env.unwrapped.max_episode_steps == 60 > n
+    env.reset(seed=seed)
+    b = env.unwrapped._batch
+    total = np.zeros(2)
+    for t in range(1, n + 1):
+        # Collect the nearest reward, then walk up inside its room: nothing more to earn, no termination.
+        action = _oracle_action(b) if b.pending[0].all() else 0
+        _, reward, terminated, truncated, info = env.step(action)
+        check_component_info(info, reward, 2, terminated or truncated)
+        total += info["component_rewards"]
+        assert not terminated and truncated == (t == n)
+    assert b.t[0] == n  # the env's own counter is far from its limit: the TimeLimit truncated
+    np.testing.assert_array_equal(total, ~b.pending[0])  # exactly the one collected room's reward
+    assert total.sum() == 1.0
+    np.testing.assert_array_equal(info["component_returns"], total)
+    np.testing.assert_array_equal(info["component_present"], [True, True])
+
+
+def test_outer_time_limit_random_policy_matches_episode_sums() -> None:
+    env = gym.make("rayenvs/MultiRoom-v0", max_episode_steps=5)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    total, length, outer = np.zeros(2), 0, 0
+    for _ in range(400):
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        check_component_info(info, reward, 2, terminated or truncated)
+        total += info["component_rewards"]
+        length += 1
+        if terminated or truncated:
+            np.testing.assert_array_equal(info["component_returns"], total)
+            assert info["component_present"].sum() == 1
+            outer += truncated and length == 5
+            total, length = np.zeros(2), 0
+            env.reset()
+    assert outer > 20  # most random episodes are cut by the 5-step TimeLimit (the env's own limit is 20)
 
 
 def test_seeded_determinism_pickling_and_close() -> None:
@@ -362,13 +413,19 @@ def test_vector_streams_equal_sync_vector_of_single_envs(kwargs: dict) -> None:
     vec = MultiRoomVectorEnv(n, **kwargs)
     _assert_same(vec.reset(seed=11), ref.reset(seed=11))
     rng = np.random.default_rng(0)
-    ends = 0
+    ends = running = 0
     for _ in range(300):
         actions = rng.integers(0, 4, size=n)
         out_v, out_r = vec.step(actions), ref.step(actions)
         _assert_same(out_v, out_r)
         ends += int((out_r[2] | out_r[3]).sum())
+        live = ~(out_v[2] | out_v[3])
+        if live.any():  # sub-envs that go on carry their running sums at the top level
+            assert out_v[4]["_component_returns"].tolist() == live.tolist()
+            running += int(out_v[4]["component_returns"].sum() > 0)
     assert ends > 20
+    # With start="first" a live sub-env can have collected rooms already; with "random" collecting ends it.
+    assert (running > 0) == (kwargs["start"] == "first")
     # Partial reset through options["reset_mask"], as SyncVectorEnv does it.
     mask = np.zeros(n, dtype=bool)
     mask[[1, 5]] = True

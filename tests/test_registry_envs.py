@@ -12,7 +12,9 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import rayenvs
 from rayenvs.contract import check_component_info
 
-CORE_IDS = sorted(i for i, info in rayenvs.CATALOG.items() if info.family in {"bandit", "multiroom", "glimpse"})
+CORE_IDS = sorted(
+    i for i, info in rayenvs.CATALOG.items() if info.family in {"bandit", "multiroom", "glimpse"}
+)
 
 
 def _rollout(env, seed, steps):
@@ -71,6 +73,9 @@ def test_component_contract_on_random_rollout(env_id):
         check_component_info(info, float(reward), k, done)
         episode_sum += info["component_rewards"]
         episode_return += float(reward)
+        # The suite's envs carry the running sums on every step, not only the last.
+        np.testing.assert_allclose(info["component_returns"], episode_sum, atol=1e-12)
+        assert np.all(info["component_returns"][~info["component_present"]] == 0)
         if done:
             np.testing.assert_allclose(info["component_returns"], episode_sum, atol=1e-12)
             assert np.isclose(info["component_returns"].sum(), episode_return)
@@ -82,6 +87,32 @@ def test_component_contract_on_random_rollout(env_id):
             episodes += 1
             env.reset()
     assert episodes >= 1
+
+
+@pytest.mark.parametrize("env_id", CORE_IDS)
+def test_outer_time_limit_keeps_the_contract(env_id):
+    """``gym.make(id, max_episode_steps=N)`` wraps the env in Gymnasium's TimeLimit instead of passing N to it;
+    episodes it truncates must still end with the contract's episode keys holding the episode's sums."""
+    limit = 3
+    env = gym.make(env_id, max_episode_steps=limit)
+    assert isinstance(env, gym.wrappers.TimeLimit)
+    k = rayenvs.CATALOG[env_id].num_components
+    env.reset(seed=4)
+    env.action_space.seed(4)
+    episode_sum, length, cut = np.zeros(k), 0, 0
+    for _ in range(300):
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        check_component_info(info, float(reward), k, terminated or truncated)
+        episode_sum += info["component_rewards"]
+        length += 1
+        if terminated or truncated:
+            np.testing.assert_allclose(info["component_returns"], episode_sum, atol=1e-12)
+            assert info["component_present"].any()
+            cut += truncated and length == limit
+            episode_sum, length = np.zeros(k), 0
+            env.reset()
+    # Multi-step envs (own limits of 20 steps or more) see the outer limit cut episodes; bandits end at once.
+    assert (cut > 0) == (rayenvs.CATALOG[env_id].family != "bandit")
 
 
 @pytest.mark.parametrize("env_id", CORE_IDS)

@@ -140,7 +140,7 @@ class RewardValueComponents:
 
 class RecordRawReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Put the reward as it is here (before clipping) in ``info["raw_reward"]``, the episode's sum in
-    ``info["raw_return"]`` at its last step: the score papers report, whatever the agent trains on."""
+    ``info["raw_return"]`` (running; the episode total at its last step): the score papers report, whatever the agent trains on."""
 
     def __init__(self, env: gym.Env) -> None:
         gym.utils.RecordConstructorArgs.__init__(self)
@@ -155,14 +155,13 @@ class RecordRawReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, reward, terminated, truncated, info = self.env.step(action)
         info[RAW_REWARD] = float(reward)
         self._raw_return += float(reward)
-        if terminated or truncated:
-            info[RAW_RETURN] = self._raw_return
+        info[RAW_RETURN] = self._raw_return  # running, like the contract's keys: the total on the last step
         return obs, reward, terminated, truncated, info
 
 
 class RawComponentReturns(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Sum ``info["raw_reward"]`` per ``info["component"]`` and report it as ``info["raw_component_returns"]``
-    at the episode's last step, so per-component scores can be read in game points too."""
+    on every step (running sums: the totals on the episode's last step, however it ends), so per-component scores can be read in game points too."""
 
     def __init__(self, env: gym.Env, num_components: int) -> None:
         gym.utils.RecordConstructorArgs.__init__(self, num_components=num_components)
@@ -177,8 +176,7 @@ class RawComponentReturns(gym.Wrapper, gym.utils.RecordConstructorArgs):
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._returns += one_hot_reward(self.num_components, info[COMPONENT], info[RAW_REWARD])
-        if terminated or truncated:
-            info[RAW_COMPONENT_RETURNS] = self._returns.copy()
+        info[RAW_COMPONENT_RETURNS] = self._returns.copy()
         return obs, reward, terminated, truncated, info
 
 

@@ -90,7 +90,7 @@ class ComponentAccounting(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.residual = bool(residual)
         self.atol = float(atol)
         self.component_names: tuple[str, ...] = names + ((RESIDUAL,) if self.residual else ())
-        self._tracker = ComponentTracker(len(self.component_names))
+        self._tracker = ComponentTracker(len(self.component_names), every_step=True)
         env.unwrapped.component_names = self.component_names
 
     def __setstate__(self, state: dict[str, Any]) -> None:

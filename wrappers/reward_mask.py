@@ -66,7 +66,7 @@ class RewardMask(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self._masked_returns = (
                 comp.copy() if self._masked_returns is None else self._masked_returns + comp
             )
-            if (terminated or truncated) and COMPONENT_RETURNS in info:
+            if COMPONENT_RETURNS in info:  # running sums on every step, totals on the last
                 info[UNMASKED_COMPONENT_RETURNS] = info[COMPONENT_RETURNS]
                 info[COMPONENT_RETURNS] = self._masked_returns.copy()
         if terminated or truncated:

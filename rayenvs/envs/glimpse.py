@@ -74,9 +74,10 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
 
     Reward 1 for answering the image's class, 0 for everything else (moves and wrong answers). The
     components are the classes, ``component_names = ("class_0", ..., "class_9")``: every step's info holds
-    ``component_rewards`` (float64 (10,), the reward at the image's class) and ``component`` (the image's
-    class); the last step adds ``component_returns`` and ``component_present`` (True only at the class).
-    The reset info holds ``component`` and ``image_index`` (the index within the split).
+    ``component_rewards`` (float64 (10,), the reward at the image's class), ``component`` (the image's
+    class), ``component_returns`` (the episode's running sums of ``component_rewards``, so its totals on
+    whichever step ends it, an outer ``TimeLimit``'s truncation included) and ``component_present`` (True
+    only at the class). The reset info holds ``component`` and ``image_index`` (the index within the split).
 
     ## Episode end
 
@@ -84,6 +85,8 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
     episode ends upon a correct classification or after 20 steps"), so an agent can correct itself. Truncated
     after ``max_steps`` (20) steps without a correct answer. A uniform-random policy earns
     1 - (13/14)^20 = 0.7729 on average (``GLIMPSE_RANDOM_RETURN`` in :mod:`rayenvs.registration`).
+    ``gym.make(id, max_episode_steps=N)`` does not change ``max_steps``: Gymnasium adds an outer
+    ``TimeLimit`` and the smaller limit wins; pass ``max_steps=`` to change the env's own.
 
     ## Registered ids
 
@@ -211,13 +214,16 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
         truncated = not terminated and self.steps >= self.max_steps
         component_rewards = np.zeros(NUM_CLASSES, dtype=np.float64)
         component_rewards[self.label] = reward
-        info: dict[str, Any] = {COMPONENT_REWARDS: component_rewards, COMPONENT: self.label}
-        if terminated or truncated:
-            self._done = True
-            present = np.zeros(NUM_CLASSES, dtype=bool)
-            present[self.label] = True
-            info[COMPONENT_RETURNS] = component_rewards.copy()  # only the ending step can pay
-            info[COMPONENT_PRESENT] = present
+        present = np.zeros(NUM_CLASSES, dtype=bool)
+        present[self.label] = True
+        info: dict[str, Any] = {
+            COMPONENT_REWARDS: component_rewards,
+            COMPONENT: self.label,
+            # Only a terminating step pays, so the running sums are this step's component rewards.
+            COMPONENT_RETURNS: component_rewards.copy(),
+            COMPONENT_PRESENT: present,
+        }
+        self._done = terminated or truncated
         return self._obs(), reward, terminated, truncated, info
 
     def render(self) -> np.ndarray | None:

@@ -227,19 +227,22 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Rewards and components
     Reward 1 when the agent steps onto an uncollected reward, else 0. Components are the rooms
-    (``room_0`` ... ``room_{R-1}``, left to right): ``component_rewards`` puts a collected reward on its
-    room; ``component`` is the room the agent stands in after the move, which is the room whose reward it
-    collected on rewarded steps, and -1 in a doorway. ``component_present`` marks the start room only
-    (start="random") or every room (start="first"). The reset info is empty.
+    (``room_0`` ... ``room_{R-1}``, left to right). Every step's info holds ``component_rewards`` (a
+    collected reward on its room), ``component`` (the room the agent stands in after the move, which is the
+    room whose reward it collected on rewarded steps, and -1 in a doorway), ``component_returns`` (the
+    episode's running sums of ``component_rewards``, so the totals on whichever step ends the episode) and
+    ``component_present`` (the start room only for start="random", every room for start="first"). The reset
+    info is empty.
 
     ## Episode end
     start="random": the episode starts in a uniformly random room, only that room holds a reward, and it
     terminates when that reward is collected (episode return in {0, 1}). start="first": the episode starts
     in room 0 with every room's reward present and terminates when all are collected (return in
-    [0, num_rooms]). Either way it truncates after ``max_episode_steps`` steps, by the env itself so the
-    truncating step carries the component keys. Note that ``gym.make(id, max_episode_steps=N)`` does not
-    reach the env: Gymnasium consumes it for a ``TimeLimit`` wrapper whose truncation lacks the component
-    keys; construct the class, pass ``max_episode_steps`` to ``gym.make_vec``, or put it in the spec kwargs.
+    [0, num_rooms]). Either way it truncates after ``max_episode_steps`` steps. Note that
+    ``gym.make(id, max_episode_steps=N)`` does not reach the env: Gymnasium consumes it for an outer
+    ``TimeLimit`` (whose truncating step still carries the episode's component totals, as every step does),
+    so the env's own limit also stays in force and the smaller one wins. To change the env's own limit,
+    construct the class, pass ``max_episode_steps`` to ``gym.make_vec``, or put it in the spec kwargs.
 
     ## Registered ids
     ``rayenvs/MultiRoom-v0`` (defaults below), ``rayenvs/MultiRoom-R{2,4,8}-v0`` (start="random") and
@@ -291,10 +294,12 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(f"action={action!r} is not in the action space {self.action_space}")
         b = self._batch
         reward, terminated, truncated, comp_rewards, room = b.step(np.array([action], dtype=np.int64))
-        info: dict[str, Any] = {COMPONENT_REWARDS: comp_rewards[0], COMPONENT: int(room[0])}
-        if terminated[0] or truncated[0]:
-            info[COMPONENT_RETURNS] = b.returns[0].copy()
-            info[COMPONENT_PRESENT] = b.present[0].copy()
+        info: dict[str, Any] = {
+            COMPONENT_REWARDS: comp_rewards[0],
+            COMPONENT: int(room[0]),
+            COMPONENT_RETURNS: b.returns[0].copy(),
+            COMPONENT_PRESENT: b.present[0].copy(),
+        }
         return b.observe()[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
 
     def render(self) -> np.ndarray | None:
@@ -311,7 +316,8 @@ class MultiRoomVectorEnv(VectorEnv):
     ``infos["final_obs"][i]`` / ``infos["final_info"]`` hold its last observation and step info (masks
     ``_final_obs`` / ``_final_info``), the returned observation is the next episode's first one, and its
     top-level info entries are those of the (empty) reset info, i.e. masked out: the key layout of
-    ``SyncVectorEnv(..., autoreset_mode=SAME_STEP)``. See :class:`MultiRoomEnv` for the task.
+    ``SyncVectorEnv(..., autoreset_mode=SAME_STEP)``. Sub-envs that go on carry all four component keys
+    (running ``component_returns`` included) at the top level. See :class:`MultiRoomEnv` for the task.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
@@ -389,6 +395,10 @@ class MultiRoomVectorEnv(VectorEnv):
             infos[f"_{COMPONENT_REWARDS}"] = live.copy()
             infos[COMPONENT] = np.where(live, room, 0).astype(np.int64)
             infos[f"_{COMPONENT}"] = live.copy()
+            infos[COMPONENT_RETURNS] = np.where(live[:, None], b.returns, 0.0)
+            infos[f"_{COMPONENT_RETURNS}"] = live.copy()
+            infos[COMPONENT_PRESENT] = live[:, None] & b.present
+            infos[f"_{COMPONENT_PRESENT}"] = live.copy()
         if done.any():
             idx = np.nonzero(done)[0]
             final_obs = np.full(self.num_envs, None, dtype=object)
