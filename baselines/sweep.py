@@ -191,8 +191,16 @@ def _append_completion(root: Path, job_id: str) -> None:
         os.close(fd)
 
 
-def execute_job(job: Job, root: str) -> str:
-    """Run one job to completion (resuming where a checkpoint exists); returns the job id."""
+def execute_job(job: Job, root: str, threads: int | None = None) -> str:
+    """Run one job to completion (resuming where a checkpoint exists); returns the job id.
+
+    ``threads`` caps torch's intra-op threads: jobs running side by side must share the cores, not each
+    claim all of them (oversubscription made concurrent PPO jobs several times slower).
+    """
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
     if job.algo == "bandit":
         from baselines.bandit_runs import run_bandit_job
 
@@ -291,6 +299,7 @@ def _record(job: Job, status: dict[str, JobStatus], error: BaseException | None,
 def _run_local(jobs: Sequence[Job], root: str, spec: SweepSpec, status: dict[str, JobStatus], limit: int,
                address: str | None, on_update) -> None:
     queue = list(jobs)
+    threads = max(1, (os.cpu_count() or 1) // min(limit, max(1, len(queue))))
     # spawn, not fork: workers import torch afresh instead of inheriting the driver's threads.
     with ProcessPoolExecutor(max_workers=min(limit, max(1, len(queue))), mp_context=get_context("spawn")) as pool:
         running: dict[Future, Job] = {}
@@ -298,7 +307,7 @@ def _run_local(jobs: Sequence[Job], root: str, spec: SweepSpec, status: dict[str
             while queue and len(running) < limit:
                 job = queue.pop(0)
                 status[job.job_id].state = "running"
-                running[pool.submit(execute_job, job, root)] = job
+                running[pool.submit(execute_job, job, root, threads)] = job
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 job = running.pop(fut)
@@ -326,7 +335,7 @@ def _run_ray(jobs: Sequence[Job], root: str, spec: SweepSpec, status: dict[str, 
             while queue and len(running) < limit:
                 job = queue.pop(0)
                 status[job.job_id].state = "running"
-                running[remote.remote(job, root)] = job
+                running[remote.remote(job, root, max(1, int(spec.resources.cpus)))] = job
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
                 job = running.pop(ref)

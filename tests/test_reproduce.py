@@ -1,0 +1,175 @@
+"""``rayenvs reproduce``: tiny configurations of both experiments, their reports, and flag validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from baselines.reproduce import (
+    ABLATIONS,
+    PANELS,
+    PPOConfig,
+    _mean_series,
+    reproduce_ppo_collapse,
+    reproduce_ray_bandit,
+)
+from baselines.results import Curve, RunResult
+from rayenvs.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.fixture(scope="module")
+def bandit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("ray-bandit")
+    summary = reproduce_ray_bandit(out, seeds=60, max_samples=20_000, contexts=(2, 4), progress=False)
+    return out, summary
+
+
+def test_ray_bandit_writes_every_figure_and_report(bandit: tuple[Path, dict]) -> None:
+    out, summary = bandit
+    names = {
+        "fig1_flow.png",
+        "fig1_flow_tabular.png",
+        "fig1_flow_uniform.png",
+        "fig1_flow_supervised.png",
+        "fig3_plateau_likelihood.png",
+        "fig4_scaling.png",
+    }
+    for name in names:
+        assert _is_png(out / name), name
+    assert {Path(f).name for f in summary["files"]} == names | {"report.md", "summary.json"}
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["modes"] == summary["modes"]
+    assert set(summary["modes"]) == {"on-policy", *ABLATIONS}
+    assert set(summary["scaling"]) == {"2", "4"}
+    assert all(s["seeds"] == 60 for s in summary["modes"].values())
+    # the on-policy K = 2 run is shared by Figure 3 and Figure 4
+    assert summary["scaling"]["2"] == summary["modes"]["on-policy"]
+
+
+def test_ray_bandit_on_policy_plateaus_more_than_ablations(bandit: tuple[Path, dict]) -> None:
+    _, summary = bandit
+    modes = summary["modes"]
+    on = modes["on-policy"]
+    assert on["p_slowest_le_eps"] >= 0.1  # the paper: ~20% at eps <= 1e-5
+    for mode in ABLATIONS:
+        assert modes[mode]["p_slowest_le_eps"] < on["p_slowest_le_eps"] / 3, mode
+        assert modes[mode]["plateaus_per_run"] < on["plateaus_per_run"], mode
+        assert modes[mode]["solved_frac"] == 1.0, mode
+    assert modes["uniform"]["p_plateau_le_eps"] == 0.0
+    assert modes["supervised"]["p_plateau_le_eps"] == 0.0
+
+
+def test_ray_bandit_report_states_the_summary_numbers(bandit: tuple[Path, dict]) -> None:
+    out, summary = bandit
+    report = (out / "report.md").read_text()
+    on, tab = summary["modes"]["on-policy"], summary["modes"]["tabular"]
+    assert f"| on-policy | {on['solved_frac']:.1%} |" in report
+    assert (
+        f"| {on['p_slowest_le_eps']:.1%} | {on['p_plateau_le_eps']:.1%} | {on['plateaus_per_run']:.2f} |"
+        in report
+    )
+    assert f"| tabular | {tab['solved_frac']:.1%} | {tab['median_samples_solved']:.0f} |" in report
+    k4 = summary["scaling"]["4"]
+    assert f"| 4 | {k4['solved_frac']:.1%} |" in report
+    assert "60 seeds per setting, at most 20000 samples" in report
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seeds": 1}, "seeds=1"),
+        ({"contexts": (2, 1)}, "contexts="),
+        ({"max_samples": 50}, "max_samples=50"),
+        ({"device": "tpu"}, "device='tpu'"),
+    ],
+)
+def test_ray_bandit_bad_arguments_fail_before_writing(tmp_path: Path, kwargs: dict, match: str) -> None:
+    out = tmp_path / "never"
+    with pytest.raises(ValueError, match=match):
+        reproduce_ray_bandit(out, progress=False, **kwargs)
+    assert not out.exists()
+
+
+def test_cli_bad_flags_exit_2_before_work(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "never"
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "atari-collapse", "--out", str(out)])
+    assert exc.value.code == 2
+    assert main(["reproduce", "ray-bandit", "--seeds", "0", "--out", str(out)]) == 2
+    assert "--seeds 0 must be >= 1" in capsys.readouterr().err
+    assert main(["reproduce", "ppo-collapse", "--quick", "--device", "tpu", "--out", str(out)]) == 2
+    assert "device='tpu'" in capsys.readouterr().err
+    assert not out.exists()
+    (tmp_path / "file").write_text("x")
+    assert main(["reproduce", "ray-bandit", "--quick", "--out", str(tmp_path / "file")]) == 2
+    assert "is not a directory" in capsys.readouterr().err
+
+
+def _run(steps: list[int], returns: list[float], metric: list[tuple[int, float]]) -> RunResult:
+    curve = Curve(steps=steps, returns=[[r] for r in returns], component_returns=[[[r]] for r in returns])
+    return RunResult(
+        env_id="rayenvs/MuJoCo-Hopper-v0",
+        algo="ppo",
+        variant="baseline",
+        seed=0,
+        component_names=["c"],
+        total_timesteps=steps[-1],
+        eval=curve,
+        metrics={"repr/actor/pca_rank": metric},
+        wall_time_s=0.0,
+    )
+
+
+def test_mean_series_averages_seeds_on_the_first_seeds_steps() -> None:
+    a = _run([0, 10, 20], [0.0, 1.0, 2.0], [(10, 4.0), (20, 6.0)])
+    b = _run([0, 20], [2.0, 4.0], [(10, 8.0), (20, 10.0)])
+    x, y = _mean_series([a, b], "return")
+    np.testing.assert_array_equal(x, [0, 10, 20])
+    np.testing.assert_allclose(y, [1.0, 2.0, 3.0])  # b interpolated to 3.0 at step 10
+    x, y = _mean_series([a, b], "repr/actor/pca_rank")
+    np.testing.assert_allclose(y, [6.0, 8.0])
+    x, y = _mean_series([a, b], "trust/excess_ratio")
+    assert x.size == 0 and y.size == 0
+
+
+def test_ppo_collapse_tiny_run_plots_all_five_series(tmp_path: Path) -> None:
+    configs = (
+        PPOConfig("e2", "baseline", {"n_epochs": 2}),
+        PPOConfig("e6-pfo", "pfo-last", {"n_epochs": 6}),
+    )
+    kwargs = dict(
+        timesteps=768,
+        configs=configs,
+        overrides={"n_steps": 128, "batch_size": 64},
+        eval_episodes=1,
+        device="cpu",
+        progress=False,
+    )
+    summary = reproduce_ppo_collapse(tmp_path, **kwargs)
+    assert _is_png(tmp_path / "ppo_collapse.png")
+    assert summary["timesteps"] == 768
+    assert set(summary["configs"]) == {"e2", "e6-pfo"}
+    for label, stats in summary["configs"].items():
+        assert stats["collapsed_runs"] in (0, 1)
+        for key, _ in PANELS:
+            assert stats[key]["points"] >= 2, (label, key)
+            assert stats[key]["final"] is not None, (label, key)
+        assert 1 <= stats["repr/actor/pca_rank"]["final"] <= 64
+        assert 0.0 <= stats["repr/actor/dead_frac"]["final"] <= 1.0
+        assert stats["trust/excess_ratio"]["final"] > 0
+    assert summary["configs"]["e6-pfo"]["overrides"] == {"n_steps": 128, "batch_size": 64, "n_epochs": 6}
+    report = (tmp_path / "report.md").read_text()
+    assert "| e2 | baseline |" in report and "| e6-pfo | pfo-last |" in report
+    assert (tmp_path / "runs" / "e6-pfo" / "seed_0" / "results.json").is_file()
+    # a second call reuses the finished runs: same numbers, no retraining
+    again = reproduce_ppo_collapse(tmp_path, **kwargs)
+    assert again["configs"] == summary["configs"]
