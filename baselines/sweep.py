@@ -35,9 +35,9 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from baselines.config import load_yaml_file
 from baselines.results import RESULTS_FILE, RunResult
 from baselines.training import run_dir_for
 from baselines.training import sanitise as _slug
@@ -117,14 +117,9 @@ class SweepSpec(BaseModel):
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML file; errors name the file and the bad field."""
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ValueError(f"sweep file {p} does not exist") from exc
-    except yaml.YAMLError as exc:
-        raise ValueError(f"sweep file {p} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ValueError(f"sweep file {p} must hold a mapping, got {type(data).__name__}")
+    if not p.is_file():
+        raise ValueError(f"sweep file {p} does not exist")
+    data = load_yaml_file(p)  # errors name the file: unreadable, invalid YAML, not a mapping
     try:
         return SweepSpec.model_validate(data)
     except Exception as exc:  # pydantic's message names the field
