@@ -45,6 +45,7 @@ _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
 _J_CAP = 0.99
 _SYNC_EVERY = 64  # updates between host syncs (drop finished seeds, move logged rows off the device)
+_LOG_PREALLOC_BYTES = 1 << 28  # first allocation of a log (untouched pages cost no memory)
 
 
 @dataclass
@@ -180,17 +181,6 @@ class _BatchedPolicy:
                 h = torch.baddbmm(b[:, None, :], h, W.transpose(1, 2))
         return h.contiguous()  # softmax over a strided last axis is ~10x slower
 
-    def grads_from_logit_grad(self, G: torch.Tensor) -> list[torch.Tensor]:
-        """Parameter gradients of a linear policy from the (S, K, n) gradient w.r.t. its logits.
-
-        Closed form because autograd's overhead costs more than the whole update at these sizes.
-        """
-        if self.kind == "table":
-            return [G]
-        if self.kind == "shared":
-            return [G, G.sum(1)]
-        return [G, G]
-
     def select(self, idx: torch.Tensor) -> None:
         self.params = [q[idx] for q in self.params]
 
@@ -272,6 +262,135 @@ def _exact_J(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1).diagonal(dim1=1, dim2=2)
 
 
+def _sum_keep(
+    x: torch.Tensor, dim: int, strided: bool, out: torch.Tensor, parts: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Sum over ``dim`` into ``out`` (dim kept), rounded exactly like torch's CPU reduction over the *inner*
+    axis of a seed-major tensor: a contiguous one (``strided=False``) or a strided one (a middle axis, a diagonal).
+
+    Why: the linear learners keep the seed axis last so every op is one long vectorised loop over seeds, but
+    a reduction over a non-inner axis adds sequentially, while an inner-axis one (what the seed-major layout
+    used) adds 4 interleaved partial sums (x0 + x4 + ..., x1 + x5 + ..., ...), puts the leftover tail into
+    the first one (element by element if strided, as one sum if contiguous) and then adds the partials in
+    order. The same association order keeps float64 results bit-identical to the seed-major layout. Exact
+    for sizes below 20 (torch's cascade changes beyond) and float64 (float32 inner sums are vectorised 8 wide
+    and differ in the last bit); sizes <= 4 coincide with the sequential order. ``parts`` is a
+    buffer shaped like ``x`` with 4 entries along ``dim`` (needed for sizes 5..19).
+    """
+    size = x.shape[dim]
+    if size <= 4 or size >= 20 or parts is None:
+        return torch.sum(x, dim, keepdim=True, out=out)
+    quads = size // 4
+    if quads > 1:
+        torch.add(x.narrow(dim, 0, 4), x.narrow(dim, 4, 4), out=parts)
+    else:
+        parts.copy_(x.narrow(dim, 0, 4))
+    for i in range(2, quads):
+        parts += x.narrow(dim, 4 * i, 4)
+    first, tail = parts.narrow(dim, 0, 1), 4 * quads
+    if strided:
+        for j in range(tail, size):
+            first += x.narrow(dim, j, 1)
+    elif size > tail:
+        first += torch.sum(x.narrow(dim, tail, size - tail), dim, keepdim=True, out=out)
+    return torch.sum(parts, dim, keepdim=True, out=out)
+
+
+def _parts_buffer(x: torch.Tensor, dim: int) -> torch.Tensor | None:
+    """The ``parts`` buffer of ``_sum_keep`` for reducing ``x`` over ``dim`` (None when not needed)."""
+    if not 4 < x.shape[dim] < 20:
+        return None
+    shape = list(x.shape)
+    shape[dim] = 4
+    return x.new_empty(shape)
+
+
+class _SeedLastLinear:
+    """Linear softmax policy (``logits = W s + b`` or a table) with the seed axis last: (K, n, S) tensors.
+
+    With seeds innermost every op (bias broadcast, max / sum over arms, the REINFORCE gradient, the update)
+    is one contiguous vectorised loop; the seed-major (S, K, n) layout made each a short strided loop over n,
+    about 2.5x slower at K = n = 8. All per-update tensors are preallocated and reused (a fresh tensor this
+    size costs page faults each time), and the probabilities' buffer is overwritten by the next gradient.
+    """
+
+    def __init__(self, kind: str, params: list[torch.Tensor]) -> None:
+        self.kind = kind
+        self.W = params[0].permute(1, 2, 0).contiguous()  # (K, n, S)
+        if kind == "shared":
+            self.b: torch.Tensor | None = params[1].T.contiguous()  # (n, S), broadcast over contexts
+        elif kind == "separate":
+            self.b = params[1].permute(1, 2, 0).contiguous()  # (K, n, S)
+        else:
+            self.b = None
+        self._allocate()
+        self.refresh()
+
+    def _allocate(self) -> None:
+        K, n, S = self.W.shape
+        self.probs = torch.empty_like(self.W)
+        self.arm_max = self.W.new_empty((K, 1, S))
+        self.arm_sum = self.W.new_empty((K, 1, S))
+        self.arm_parts = _parts_buffer(self.W, 1)
+        self.grad_b = self.W.new_empty((1, n, S))
+        self.ctx_parts = _parts_buffer(self.W, 0)
+        self.neg_w = self.W.new_empty((K, S))
+        self.sample = (self.W.new_empty((S, K)), self.W.new_empty((S, K)))  # uniforms, REINFORCE weights
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return [self.W] if self.b is None else [self.W, self.b]
+
+    @params.setter
+    def params(self, value: list[torch.Tensor]) -> None:
+        self.W = value[0]
+        if self.b is not None:
+            self.b = value[1]
+
+    def J(self) -> torch.Tensor:
+        """(S, K) view of pi(k | s_k)."""
+        return self.probs.diagonal(dim1=0, dim2=1)
+
+    def refresh(self) -> None:
+        """Softmax of the current logits into ``probs`` (same op sequence as ``_softmax``)."""
+        logits = self.W if self.b is None else torch.add(self.W, self.b, out=self.probs)
+        m = torch.amax(logits, 1, keepdim=True, out=self.arm_max)
+        e = torch.sub(logits, m, out=self.probs).exp_()
+        e.div_(_sum_keep(e, 1, False, self.arm_sum, self.arm_parts))
+
+    def grads(self, w: torch.Tensor) -> list[torch.Tensor]:
+        """Gradients of ``sum_k w_k log pi(k | s_k)`` for (S, K) weights in {0, 1}; consumes ``probs``.
+
+        d/dlogits is ``w_k (onehot(k) - pi(. | s_k))``, computed in place as ``-w pi`` plus ``w`` on the diagonal;
+        with ``w`` in {0, 1} this rounds exactly like ``(onehot - pi) * w`` (``-pi + 1`` is ``1 - pi``).
+        """
+        neg_w = torch.neg(w.T, out=self.neg_w)
+        G = self.probs.mul_(neg_w[:, None, :])
+        G.diagonal(dim1=0, dim2=1).T.sub_(neg_w)
+        if self.kind == "table":
+            return [G]
+        if self.kind == "shared":
+            return [G, _sum_keep(G, 0, True, self.grad_b, self.ctx_parts)[0]]
+        return [G, G]
+
+    def select(self, idx: torch.Tensor) -> None:
+        self.W = self.W.index_select(-1, idx)
+        if self.b is not None:
+            self.b = self.b.index_select(-1, idx)
+        probs = self.probs.index_select(-1, idx)
+        self._allocate()
+        self.probs = probs
+
+    def seed_first(self) -> list[torch.Tensor]:
+        """Parameters in the seed-major layout of ``_BatchedPolicy`` (contiguous copies)."""
+        out = [self.W.permute(2, 0, 1).contiguous()]
+        if self.kind == "shared":
+            out.append(self.b.T.contiguous())
+        elif self.kind == "separate":
+            out.append(self.b.permute(2, 0, 1).contiguous())
+        return out
+
+
 def _interference(policy: _BatchedPolicy) -> torch.Tensor:
     """(S, K, K) cosine similarity of the exact gradients grad J_k (autograd on the stacked parameters).
 
@@ -344,14 +463,21 @@ def _validate(
 
 
 def _reward_weights(
-    mode: str, J: torch.Tensor, active: torch.Tensor, mix_prob: float, num_arms: int, gen: torch.Generator
+    mode: str,
+    J: torch.Tensor,
+    active: torch.Tensor,
+    mix_prob: float,
+    num_arms: int,
+    gen: torch.Generator,
+    out: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """(S, K) REINFORCE weights: 1 where the sampled arm was the rewarded one (a_k = k), 0 for stopped seeds.
 
     The update ``r * grad log pi(a | s_k)`` is zero unless ``a = k``, so sampling the full action is not needed:
     the reward is Bernoulli with the behaviour policy's probability of arm k (``J_k`` on-policy, ``1/n`` uniform,
     ``(1 - m) J_k + m / n`` mixed), which is the same algorithm in distribution at a fraction of the cost.
-    Supervised learning always "samples" the right arm.
+    Supervised learning always "samples" the right arm. ``out`` are reused (S, K) buffers (uniforms, weights):
+    fresh large tensors cost page faults on every update, and comparing straight into floats skips a cast.
     """
     if mode == "supervised":
         return active[:, None].to(J.dtype).expand_as(J)
@@ -361,8 +487,12 @@ def _reward_weights(
         p = (1.0 - mix_prob) * J + mix_prob / num_arms
     else:
         p = J
-    u = torch.rand(J.shape, generator=gen, device=J.device, dtype=J.dtype)
-    return (u < p).to(J.dtype) * active[:, None]
+    if out is None:
+        u = torch.rand(J.shape, generator=gen, device=J.device, dtype=J.dtype)
+        return (u < p).to(J.dtype) * active[:, None]
+    u, w = out
+    u.uniform_(generator=gen)
+    return torch.lt(u, p, out=w).mul_(active[:, None])
 
 
 class _Optimizer:
@@ -372,14 +502,15 @@ class _Optimizer:
     from its state when the batch is compacted. Adam uses torch's defaults (betas 0.9/0.999, eps 1e-8).
     """
 
-    def __init__(self, name: str, lr: float, params: list[torch.Tensor]) -> None:
-        self.name, self.lr, self.t = name, lr, 0
+    def __init__(self, name: str, lr: float, params: list[torch.Tensor], seed_last: bool = False) -> None:
+        self.name, self.lr, self.t, self.seed_last = name, lr, 0, seed_last
         self.m = [torch.zeros_like(p) for p in params] if name == "adam" else []
         self.v = [torch.zeros_like(p) for p in params] if name == "adam" else []
 
     def select(self, idx: torch.Tensor) -> None:
-        self.m = [m[idx] for m in self.m]
-        self.v = [v[idx] for v in self.v]
+        dim = -1 if self.seed_last else 0
+        self.m = [m.index_select(dim, idx) for m in self.m]
+        self.v = [v.index_select(dim, idx) for v in self.v]
 
     def step(
         self,
@@ -396,9 +527,70 @@ class _Optimizer:
             self.m[i] = b1 * self.m[i] + (1 - b1) * g
             self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
             step = (self.m[i] / (1 - b1**self.t)) / ((self.v[i] / (1 - b2**self.t)).sqrt() + _ADAM_EPS)
-            mask = active.reshape(-1, *([1] * (p.dim() - 1))).to(p.dtype)
+            shape = (-1,) if self.seed_last else (-1, *([1] * (p.dim() - 1)))
+            mask = active.reshape(shape).to(p.dtype)
             out.append(p + self.lr * mask * step)
         return out
+
+
+class _RowLog:
+    """Growable numpy log of equally shaped rows, written in place.
+
+    Why: at K = n = 8 with thousands of seeds the log is most of the memory traffic; cloning every row,
+    stacking them every sync and stacking everything again at the end wrote it three times, each time into
+    fresh (page-faulting) memory. Here every row is written once into a preallocated array (directly on
+    CPU; through a device buffer moved to the host every ``_SYNC_EVERY`` rows elsewhere, so CUDA never
+    syncs per update). The first allocation is capped at ``_LOG_PREALLOC_BYTES`` and doubles when full.
+    """
+
+    def __init__(self, first: torch.Tensor, max_rows: int) -> None:
+        self.shape = tuple(first.shape)
+        row_bytes = max(1, first.numel() * first.element_size())
+        cap = max(1, min(max_rows, _LOG_PREALLOC_BYTES // row_bytes))
+        self.np_dtype = torch.empty(0, dtype=first.dtype).numpy().dtype
+        self._alloc(cap)
+        self.n = 0
+        self.stage = None
+        if first.device.type != "cpu":
+            self.stage = torch.empty((_SYNC_EVERY, *self.shape), dtype=first.dtype, device=first.device)
+        self.staged = 0
+        self.append(first)
+
+    def _alloc(self, cap: int) -> None:
+        self.buf = np.empty((cap, *self.shape), dtype=self.np_dtype)
+        self.tbuf = torch.from_numpy(self.buf)
+
+    def _reserve(self, rows: int) -> None:
+        if rows > len(self.buf):
+            old = self.buf
+            self._alloc(max(rows, 2 * len(old)))
+            self.buf[: self.n] = old[: self.n]
+
+    def append(self, row: torch.Tensor) -> None:
+        if self.stage is None:
+            self._reserve(self.n + 1)
+            self.tbuf[self.n].copy_(row)
+            self.n += 1
+            return
+        self.stage[self.staged].copy_(row)
+        self.staged += 1
+        if self.staged == _SYNC_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.staged:
+            self._reserve(self.n + self.staged)
+            self.buf[self.n : self.n + self.staged] = self.stage[: self.staged].cpu().numpy()
+            self.n += self.staged
+            self.staged = 0
+
+    def truncate(self, rows: int) -> None:
+        self.flush()
+        self.n = min(self.n, rows)
+
+    def rows(self) -> np.ndarray:
+        self.flush()
+        return self.buf[: self.n]
 
 
 @torch.no_grad()
@@ -428,8 +620,10 @@ def train_bandit(
     used ``max_samples`` samples (``K`` per update); stopped seeds are frozen. ``J`` is logged every
     ``log_every`` updates (plus the initial and the final state); memory is ``rows * seeds * K * 8`` bytes.
     ``mix_prob`` is only used by ``mode='mixed'``. ``device='auto'`` picks CUDA when available. ``dtype``
-    'float32' halves memory (and is ~20% faster at K = n = 8) but cannot resolve per-update changes below ~1e-7
-    near J_k = 1, i.e. the flattest plateaus; initialisation is always done in float64.
+    'float32' halves memory (and is ~2x faster at K = n = 8) but cannot resolve per-update changes below ~1e-7
+    near J_k = 1, i.e. the flattest plateaus; initialisation is always done in float64. Linear policies run
+    with the seed axis last (see ``_SeedLastLinear``); in float64 the results are bit-identical to the plain
+    seed-major computation (``(onehot - pi) * r`` per context, torch's reductions over arms and contexts).
     """
     hidden = tuple(hidden)
     _validate(
@@ -460,22 +654,34 @@ def train_bandit(
     policy.params = [p.to(device=dev, dtype=DTYPES[dtype]) for p in policy.params]
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
 
-    opt = _Optimizer(optimizer, lr, policy.params)
+    lin = _SeedLastLinear(policy.kind, policy.params) if policy.linear else None
+    if lin:
+        policy.params = []  # lin owns the parameters; interference() hands seed-major copies to policy
+    opt = _Optimizer(optimizer, lr, lin.params if lin else policy.params, seed_last=lin is not None)
     idx = torch.arange(S, device=dev)  # full-batch index of each row still in the working batch
-    eye_kn = torch.eye(K, n, dtype=DTYPES[dtype], device=dev)
-    cached_probs = _softmax(policy.logits())
-    J_full = cached_probs.diagonal(dim1=1, dim2=2).clone()
+    compacted = False  # whether seeds were dropped from the working batch (then idx is not the identity)
+    mlp_probs = None if lin else _softmax(policy.logits())
+
+    def current_J() -> torch.Tensor:
+        return lin.J() if lin else mlp_probs.diagonal(dim1=1, dim2=2)
+
+    def interference() -> torch.Tensor:
+        if lin:
+            policy.params = lin.seed_first()
+        return _interference(policy)
+
+    J_full = current_J().contiguous().clone()
+    J_work = J_full  # contiguous J of the working batch (sampling probabilities of the next update)
+    J_total, J_parts = J_full.new_empty((1, S)), _parts_buffer(J_full.T, 0)
     stop_update = torch.full((S,), max_updates, dtype=torch.int64, device=dev)
     solved = J_full.sum(1) >= stop
     stop_update[solved] = 0
     active = ~solved
-    rows_J = [J_full.cpu().numpy().copy()]
+    max_rows = max_updates // log_every + 2
+    log_J = _RowLog(J_full, max_rows)
     rows_u = [0]
-    rho_full = _interference(policy) if track_interference else None
-    rows_rho = [rho_full.cpu().numpy().copy()] if rho_full is not None else []
-    pending_J: list[torch.Tensor] = []
-    pending_rho: list[torch.Tensor] = []
-    pending_u: list[int] = []
+    rho_full = interference() if track_interference else None
+    log_rho = _RowLog(rho_full, max_rows) if rho_full is not None else None
 
     bar = None
     if progress:
@@ -483,32 +689,28 @@ def train_bandit(
 
         bar = tqdm(total=max_updates, desc=f"bandit {mode} K={K} n={n}", unit="upd")
 
-    def flush() -> None:
-        if pending_J:
-            rows_J.extend(np.asarray(torch.stack(pending_J).cpu().numpy()))
-            rows_u.extend(pending_u)
-            if pending_rho:
-                rows_rho.extend(np.asarray(torch.stack(pending_rho).cpu().numpy()))
-        pending_J.clear()
-        pending_rho.clear()
-        pending_u.clear()
-
     update = 0
     while update < max_updates:
         if update % _SYNC_EVERY == 0:
-            flush()
             if not bool(active.any()):
                 break
             keep = active.nonzero().squeeze(1)
             if keep.numel() < active.numel():
-                policy.select(keep)
-                cached_probs = cached_probs[keep]
+                compacted = True
+                if lin:
+                    lin.select(keep)
+                else:
+                    policy.select(keep)
+                    mlp_probs = mlp_probs[keep]
                 opt.select(keep)
                 idx, active = idx[keep], active[keep]
-        if policy.linear:
-            w = _reward_weights(mode, cached_probs.diagonal(dim1=1, dim2=2), active, mix_prob, n, gen)
-            # d/dlogits of sum_k w_k log pi(k | s_k) is w_k (onehot(k) - pi(. | s_k))
-            grads = policy.grads_from_logit_grad(torch.sub(eye_kn, cached_probs).mul_(w[..., None]))
+                J_work = J_work[keep]
+                J_total = J_total[:, : keep.numel()]
+                J_parts = None if J_parts is None else J_parts[:, : keep.numel()]
+        if lin:
+            w = _reward_weights(mode, J_work, active, mix_prob, n, gen, lin.sample)
+            lin.params = opt.step(lin.params, lin.grads(w), active)
+            lin.refresh()
         else:
             with torch.enable_grad():
                 params = [p.detach().requires_grad_(True) for p in policy.params]
@@ -517,44 +719,54 @@ def train_bandit(
                 w = _reward_weights(mode, logp_right.detach().exp(), active, mix_prob, n, gen)
                 surrogate = (w * logp_right).sum()
                 grads = torch.autograd.grad(surrogate, params)
-        policy.params = opt.step(policy.params, grads, active)
+            policy.params = opt.step(policy.params, grads, active)
+            mlp_probs = _softmax(policy.logits())
         update += 1
-        cached_probs = _softmax(policy.logits())
-        J = cached_probs.diagonal(dim1=1, dim2=2)
-        J_full[idx] = J  # stopped seeds are frozen, so their J is unchanged
-        reached = J.sum(1) >= stop
+        if compacted:  # stopped seeds are frozen, so their J is unchanged
+            J = current_J().contiguous()
+            J_full[idx] = J
+        else:
+            J = J_full.copy_(current_J())
+        J_work = J
+        # rounded as J.sum(1) on the seed-major (strided) diagonal, like the contiguous sum for these K
+        total = J.sum(1) if K <= 4 or K % 4 < 2 else _sum_keep(J.T, 0, True, J_total, J_parts)[0]
+        reached = total >= stop
         finished = active & (reached | (update >= max_updates))
-        stop_update[idx[finished]] = update
-        solved[idx[finished & reached]] = True
+        if compacted:
+            stop_update[idx[finished]] = update
+            solved[idx[finished & reached]] = True
+        else:  # masked fills instead of index puts: no host sync, no index tensors
+            stop_update.masked_fill_(finished, update)
+            solved |= finished & reached
         active = active & ~finished
         logged = update % log_every == 0 or update == max_updates
         if rho_full is not None and (logged or bool(finished.any())):
-            rho_full[idx] = _interference(policy)  # also on stopping, so frozen seeds keep their final rho
+            rho_full[idx] = interference()  # also on stopping, so frozen seeds keep their final rho
         if logged:
-            pending_J.append(J_full.clone())
-            pending_u.append(update)
-            if rho_full is not None:
-                pending_rho.append(rho_full.clone())
+            log_J.append(J_full)
+            rows_u.append(update)
+            if log_rho is not None:
+                log_rho.append(rho_full)
         if bar is not None:
             bar.update(1)
-    flush()
     if bar is not None:
         bar.close()
 
     stop_np = stop_update.cpu().numpy()
     last = int(stop_np.max())
-    J_rows = np.stack(rows_J)
     upd = np.asarray(rows_u, dtype=np.int64)
-    keep_rows = upd <= last  # drop rows logged after every seed had stopped
-    J_rows, upd = J_rows[keep_rows], upd[keep_rows]
-    rho_arr = rho_mean = None
-    if rho_full is not None:
-        rho_arr = np.stack(rows_rho)[keep_rows]
+    count = int(np.searchsorted(upd, last, side="right"))  # drop rows logged after every seed had stopped
+    upd = upd[:count]
     if upd[-1] < last:  # final state not on the logging grid: append it (stopped seeds are frozen)
-        J_rows = np.concatenate([J_rows, J_full.cpu().numpy()[None]])
         upd = np.append(upd, last)
-        if rho_arr is not None:
-            rho_arr = np.concatenate([rho_arr, rho_full.cpu().numpy()[None]])
+        for log, final in ((log_J, J_full), (log_rho, rho_full)):
+            if log is not None:
+                log.truncate(count)
+                log.append(final)
+    J_rows = log_J.rows()[: len(upd)]
+    rho_arr = rho_mean = None
+    if log_rho is not None:
+        rho_arr = log_rho.rows()[: len(upd)]
     if rho_arr is not None:
         off = ~np.eye(K, dtype=bool)
         rho_mean = rho_arr[..., off].mean(-1) if K > 1 else np.zeros(rho_arr.shape[:2])
