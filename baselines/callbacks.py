@@ -70,28 +70,35 @@ class CurveRecorder:
         self.steps: list[int] = []
         self.returns: list[list[float]] = []
         self.component_returns: list[list[list[float]]] = []
+        self.component_present: list[list[list[bool]]] = []
 
-    def add(self, step: int, returns: list[float], component_returns: list[list[float]]) -> None:
+    def add(
+        self, step: int, returns: list[float], component_returns: list[list[float]], present: list[list[bool]]
+    ) -> None:
         self.steps.append(int(step))
         self.returns.append([float(r) for r in returns])
         self.component_returns.append([[float(c) for c in row] for row in component_returns])
+        self.component_present.append([[bool(p) for p in row] for row in present])
 
     def curve(self) -> Curve:
         return Curve(
             steps=list(self.steps),
             returns=[list(r) for r in self.returns],
             component_returns=[[list(c) for c in rows] for rows in self.component_returns],
+            component_present=[[list(p) for p in rows] for rows in self.component_present],
             deterministic=self.deterministic,
             episodes_per_point=self.episodes_per_point,
         )
 
     def state_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "returns": self.returns, "component_returns": self.component_returns}
+        return {"steps": self.steps, "returns": self.returns, "component_returns": self.component_returns,
+                "component_present": self.component_present}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.steps = [int(s) for s in state["steps"]]
         self.returns = [list(r) for r in state["returns"]]
         self.component_returns = [[list(c) for c in rows] for rows in state["component_returns"]]
+        self.component_present = [[list(p) for p in rows] for rows in state["component_present"]]
 
 
 class ComponentReturnsCallback(BaseCallback):
@@ -116,7 +123,7 @@ class ComponentReturnsCallback(BaseCallback):
         self._reset_rollout()
 
     def _reset_rollout(self) -> None:
-        self._kept: deque[tuple[int, float, list[float]]] = deque(maxlen=self.episodes_per_rollout)
+        self._kept: deque[tuple[int, float, list[float], list[bool]]] = deque(maxlen=self.episodes_per_rollout)
         self._comps: list[np.ndarray] = []
         self._present: list[np.ndarray] = []
 
@@ -145,8 +152,9 @@ class ComponentReturnsCallback(BaseCallback):
             ones = np.ones(k, dtype=bool)
             present = np.asarray([b.get(COMPONENT_PRESENT, ones) for b in batch], dtype=bool)
         rows = comps.tolist()
+        present_rows = present.tolist()
         for j in range(len(batch)):
-            self._kept.append((self.num_timesteps, totals[j], rows[j]))
+            self._kept.append((self.num_timesteps, totals[j], rows[j], present_rows[j]))
         self._comps.append(comps)
         self._present.append(present)
         return True
@@ -161,8 +169,8 @@ class ComponentReturnsCallback(BaseCallback):
             np.concatenate(self._comps),
             np.concatenate(self._present),
         )
-        for step, total, comps in self._kept:
-            self.recorder.add(step, [total], [comps])
+        for step, total, comps, present in self._kept:
+            self.recorder.add(step, [total], [comps], [present])
 
     def curve(self) -> Curve | None:
         """The train curve so far (None before the first episode ends)."""
@@ -255,7 +263,7 @@ class ComponentEvalCallback(BaseCallback):
     def run_evaluation(self) -> None:
         """Evaluate now and record the point at the current step."""
         res = self.evaluate()
-        self.recorder.add(self.num_timesteps, res.returns, res.component_returns)
+        self.recorder.add(self.num_timesteps, res.returns, res.component_returns, res.present)
         self.logger.record("eval/mean_return", float(np.mean(res.returns)))
         record_component_means(
             self.logger,

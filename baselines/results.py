@@ -31,6 +31,11 @@ class Curve(BaseModel):
     steps: list[int] = Field(description="env steps at each point, non-decreasing")
     returns: list[list[float]] = Field(description="[point][episode] total episode returns")
     component_returns: list[list[list[float]]] = Field(description="[point][episode][component] returns")
+    component_present: list[list[list[bool]]] | None = Field(
+        default=None,
+        description="[point][episode][component] which components could be earned in that episode "
+        "(the contract's component_present); None means every component in every episode",
+    )
     deterministic: bool = True
     episodes_per_point: int = Field(default=1, ge=1)
 
@@ -49,10 +54,35 @@ class Curve(BaseModel):
             for x in rets:
                 if not math.isfinite(x):
                     raise ValueError(f"point {i}: non-finite return {x!r}")
+        if self.component_present is not None:
+            if len(self.component_present) != len(self.steps):
+                raise ValueError(
+                    f"curve lengths differ: steps={len(self.steps)}, component_present={len(self.component_present)}"
+                )
+            for i, (pres, comps) in enumerate(zip(self.component_present, self.component_returns, strict=True)):
+                if [len(r) for r in pres] != [len(r) for r in comps]:
+                    raise ValueError(f"point {i}: component_present does not match component_returns in shape")
         return self
 
     def mean_returns(self) -> list[float]:
         return [sum(r) / len(r) if r else float("nan") for r in self.returns]
+
+    def mean_component_returns(self, present_only: bool = True) -> list[list[float]]:
+        """[point][component] mean return; with ``present_only``, over the episodes where the component could
+        be earned (an estimate of J_k given its context: a room's reward, not how often the room came up).
+        NaN where a component was never present at a point."""
+        out = []
+        for i, rows in enumerate(self.component_returns):
+            k = len(rows[0]) if rows else 0
+            sums, counts = [0.0] * k, [0] * k
+            for e, row in enumerate(rows):
+                for c, value in enumerate(row):
+                    if present_only and self.component_present is not None and not self.component_present[i][e][c]:
+                        continue
+                    sums[c] += value
+                    counts[c] += 1
+            out.append([sums[c] / counts[c] if counts[c] else float("nan") for c in range(k)])
+        return out
 
 
 class RunResult(BaseModel):

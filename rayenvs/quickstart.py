@@ -205,7 +205,7 @@ def _plots(out: Path, run_dirs: list[Path]) -> list[Path]:
         fig, axes = plt.subplots(1, 1 + len(names), figsize=(4 * (1 + len(names)), 3.5), squeeze=False)
         for vi, (variant, rs) in enumerate(ppo.items()):
             for i, r in enumerate(rs):
-                comps = np.array([np.mean(np.array(pt), axis=0) for pt in r.eval.component_returns])
+                comps = np.array(r.eval.mean_component_returns(present_only=True))  # J_k given room k
                 kw = {"color": f"C{vi}", "alpha": 0.8, "lw": 1, "label": variant if i == 0 else None}
                 axes[0][0].plot(r.eval.steps, r.eval.mean_returns(), **kw)
                 for c in range(len(names)):
@@ -213,7 +213,8 @@ def _plots(out: Path, run_dirs: list[Path]) -> list[Path]:
         axes[0][0].set_title("MultiRoom-R4: total return")
         axes[0][0].legend(fontsize=8)
         for c, name in enumerate(names):
-            axes[0][c + 1].set_title(name)
+            axes[0][c + 1].set_title(f"{name}: return when starting there")
+            axes[0][c + 1].set_ylim(-0.05, 1.05)
         for ax in axes[0]:
             ax.set_xlabel("env steps")
         fig.tight_layout()

@@ -55,3 +55,26 @@ def test_load_errors_name_the_file(tmp_path):
 def test_versions_name_the_core_libraries():
     v = library_versions()
     assert {"python", "gymnasium", "numpy", "torch", "stable-baselines3"} <= v.keys()
+
+
+def test_component_present_conditions_component_means():
+    # Two episodes per point; each started in one room, so only that room could pay.
+    curve = Curve(
+        steps=[0, 10],
+        returns=[[1.0, 0.0], [1.0, 1.0]],
+        component_returns=[[[1.0, 0.0], [0.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]],
+        component_present=[[[True, False], [False, True]], [[True, False], [False, True]]],
+    )
+    assert curve.mean_component_returns(present_only=True) == [[1.0, 0.0], [1.0, 1.0]]
+    assert curve.mean_component_returns(present_only=False) == [[0.5, 0.0], [0.5, 0.5]]
+    never = Curve(steps=[0], returns=[[0.0]], component_returns=[[[0.0, 0.0]]],
+                  component_present=[[[True, False]]])
+    assert never.mean_component_returns()[0][0] == 0.0
+    assert never.mean_component_returns()[0][1] != never.mean_component_returns()[0][1]  # NaN: never present
+
+
+def test_component_present_must_match_the_returns():
+    with pytest.raises(ValidationError, match="curve lengths differ"):
+        Curve(steps=[0], returns=[[0.0]], component_returns=[[[0.0, 0.0]]], component_present=[])
+    with pytest.raises(ValidationError, match="does not match component_returns"):
+        Curve(steps=[0], returns=[[0.0]], component_returns=[[[0.0, 0.0]]], component_present=[[[True]]])

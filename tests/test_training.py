@@ -163,7 +163,12 @@ def test_multiroom_run(tmp_path: Path) -> None:
     assert res.eval.steps == [0, 512, 1024]
     for rets, comps in zip(res.eval.returns, res.eval.component_returns, strict=True):
         assert [sum(c) for c in comps] == pytest.approx(rets)
+    # start="random": each episode can only earn its start room's reward, and results.json says which.
+    for pres, comps in zip(res.eval.component_present, res.eval.component_returns, strict=True):
+        assert all(sum(p) == 1 for p in pres)
+        assert all(c[i] == 0 for p, c in zip(pres, comps, strict=True) for i in range(2) if not p[i])
     assert res.train is not None and all(0 < s <= 1024 for s in res.train.steps)
+    assert len(res.train.component_present) == len(res.train.steps)
     header = (run / "progress.csv").read_text().splitlines()[0].split(",")
     assert {"rollout/component_return/room_0", "rollout/component_return/room_1"} & set(header)
 
