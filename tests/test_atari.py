@@ -48,14 +48,8 @@ def test_all_games_registered_plain_and_masked():
         assert rayenvs.CATALOG[f"rayenvs/Atari-{game}-Masked-v0"].kwargs == {"game": game, "mask_prob": 0.9}
 
 
-@pytest.mark.parametrize("env_id", ["rayenvs/Atari-Phoenix-Masked-v0", "rayenvs/Atari-DoubleDunk-v0"])
-def test_checkers(env_id):
-    _checkers(env_id)
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("env_id", ATARI_IDS)
-def test_checkers_all_ids(env_id):
+def test_checkers(env_id):
     _checkers(env_id)
 
 
