@@ -74,5 +74,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default=None, help="write RUN_NAME.analysis.json files here instead of next to each run"
     )
     p.add_argument("-v", "--verbose", action="store_true", help="print every file written")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of input errors")
     p.set_defaults(func=_cmd_analyze)

@@ -65,5 +65,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    p.add_argument("--debug", action="store_true", help="show tracebacks of input errors")
     p.set_defaults(func=_cmd_reproduce)

@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rayenvs", description="Environments, baselines and a leaderboard for studying ray interference."
     )
+    parser.add_argument("--debug", action="store_true", help="show a traceback instead of a one-line error")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list every registered rayenvs id")
@@ -146,11 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
-        print(f"rayenvs {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
-        if getattr(args, "debug", False):
+    except (CLIError, ValueError) as exc:  # bad input: one clear line, no traceback (unless --debug)
+        if args.debug:
             raise
         print(f"rayenvs {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -42,3 +42,8 @@ def test_rollout_statistics_match_uniform_policy():
 def test_rollout_bad_input(argv, needle, capsys):
     assert main(argv) == 2
     assert needle in capsys.readouterr().err
+
+
+def test_debug_flag_shows_the_traceback():
+    with pytest.raises(ValueError, match="unknown env id 'rayenvs/Nope-v0'"):
+        main(["--debug", "rollout", "rayenvs/Nope-v0"])
