@@ -73,6 +73,7 @@ class SweepSpec(BaseModel):
     max_retries: int = Field(default=2, ge=0, le=20)
     device: str = "cpu"
     eval_episodes: int = Field(default=10, ge=1)
+    metrics_every: int = Field(default=1, ge=0, description="PPO diagnostics every N rollouts (0: off)")
 
     @field_validator("name")
     @classmethod
@@ -140,6 +141,7 @@ class Job:
     overrides: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
     eval_episodes: int = 10
+    metrics_every: int = 1
 
     def is_complete(self) -> bool:
         for d in self.run_dirs:
@@ -171,7 +173,7 @@ def expand(spec: SweepSpec, root: str | Path) -> list[Job]:
                 jobs.append(
                     Job(f"{_slug(env_id)}/{_slug(variant)}/seed_{s}", "ppo", env_id, variant, (s,),
                         (str(run_dir_for(root, env_id, variant, s)),), spec.timesteps,
-                        dict(spec.overrides), spec.device, spec.eval_episodes)
+                        dict(spec.overrides), spec.device, spec.eval_episodes, spec.metrics_every)
                 )
     return jobs
 
@@ -202,13 +204,17 @@ def execute_job(job: Job, root: str, threads: int | None = None) -> str:
         run_bandit_job(job.env_id, job.variant, list(job.seeds), [Path(d) for d in job.run_dirs],
                        max_samples=job.timesteps, device=job.device, **job.overrides)
     else:
+        from baselines.config import resolve_config
+        from baselines.metrics import metrics_callback_for
         from baselines.training import run_training
 
-        run_dir = Path(job.run_dirs[0])
+        config = resolve_config(job.env_id, overrides=job.overrides, timesteps=job.timesteps)
+        metrics = metrics_callback_for(config, job.metrics_every, seed=job.seeds[0])
         run_training(
             job.env_id, variant=job.variant, seed=job.seeds[0], timesteps=job.timesteps,
-            run_dir=run_dir, overrides=job.overrides, device=job.device,
+            run_dir=Path(job.run_dirs[0]), overrides=job.overrides, device=job.device,
             eval_episodes=job.eval_episodes, resume=True, progress=False,
+            extra_callbacks=[metrics] if metrics is not None else [],
         )
     _append_completion(Path(root), job.job_id)
     return job.job_id

@@ -51,6 +51,12 @@ def test_train_two_seeds(tmp_path: Path, capsys) -> None:
         assert res.seed == seed and res.total_timesteps == 128
         assert res.eval.steps == [0, 64, 128] and res.eval.episodes_per_point == 3
         assert res.config["policy_kwargs"] == {"net_arch": [16]} and res.config["n_envs"] == 4
+        # diagnostics are on by default: representation metrics land in results.json every rollout
+        ranks = res.metrics["repr/actor/pca_rank"]
+        assert [step for step, _ in ranks] == sorted({step for step, _ in ranks}) and len(ranks) >= 2
+        expected = {"repr/actor/dead_frac", "repr/critic/pca_rank", "policy/entropy", "policy/variance",
+                    "trust/frac_above", "interference/mean_offdiag", "interference/rho_0_1"}
+        assert expected <= res.metrics.keys()
     assert "seed_1" in capsys.readouterr().out
     # the same command again is refused (nothing to resume without --resume) ...
     again = ["train", BANDIT, "--seeds", "0", "--timesteps", "128", "--out", str(out), *FAST]
@@ -83,6 +89,7 @@ def test_train_two_seeds(tmp_path: Path, capsys) -> None:
         ([BANDIT, "--config", "/nonexistent/cfg.yaml"], "is not a file"),
         ([BANDIT, "--device", "banana"], "is not a torch device"),
         ([BANDIT, "--device", "cuda:99"], "device='cuda:99'"),
+        ([BANDIT, "--metrics-every", "-1"], "--metrics-every -1 must be >= 0"),
     ],
 )
 def test_bad_flags_exit_2_and_write_nothing(tmp_path: Path, capsys, flags: list[str], message: str) -> None:
@@ -92,3 +99,10 @@ def test_bad_flags_exit_2_and_write_nothing(tmp_path: Path, capsys, flags: list[
     err = capsys.readouterr().err
     assert err.startswith("rayenvs train: error:") and message in err
     assert not out.exists()
+
+
+def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    argv = ["train", BANDIT, "--timesteps", "128", "--out", str(out), "--metrics-every", "0", "--no-progress", *FAST]
+    assert main(argv) == 0
+    assert RunResult.load(out / "Bandit-K2n2-v0" / "baseline" / "seed_0").metrics == {}

@@ -4,7 +4,7 @@ The pure functions take arrays/tensors and are exact on closed forms; :class:`Re
 wires them to an SB3 actor-critic agent (keys documented in :mod:`baselines.metrics.callback`).
 """
 
-from baselines.metrics.callback import RepresentationMetricsCallback
+from baselines.metrics.callback import RepresentationMetricsCallback, metrics_callback_for
 from baselines.metrics.capacity import CapacityBudget, CapacityTarget, clone_policy, kl_divergence
 from baselines.metrics.capture import Capture, activation_rule, capture
 from baselines.metrics.neurons import dead_units, mean_norm
@@ -25,6 +25,7 @@ __all__ = [
     "CapacityTarget",
     "Capture",
     "RepresentationMetricsCallback",
+    "metrics_callback_for",
     "activation_rule",
     "approximate_rank",
     "capture",

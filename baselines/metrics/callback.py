@@ -261,3 +261,25 @@ class RepresentationMetricsCallback(BaseCallback):
         except (AttributeError, IndexError):
             return None
         return len(names)
+
+
+def metrics_callback_for(
+    config: dict[str, Any], every_n_rollouts: int = 1, capacity_every_n: int = 25, seed: int = 0
+) -> RepresentationMetricsCallback | None:
+    """The default diagnostics callback of a training run, or None when ``every_n_rollouts`` is 0.
+
+    The trust-region ratios are counted against the run's own PPO clip range (a constant ``clip_range`` in
+    the resolved config; SB3's 0.2 when it is a schedule), so "above 1+eps" means outside the clipped region.
+    """
+    if every_n_rollouts < 0 or capacity_every_n < 0:
+        raise ValueError(
+            f"metrics cadence every_n_rollouts={every_n_rollouts}, capacity_every_n={capacity_every_n} "
+            "must be >= 0 (0 disables)"
+        )
+    if every_n_rollouts == 0:
+        return None
+    clip = config.get("clip_range", 0.2)
+    trust_eps = float(clip) if isinstance(clip, int | float) and 0 < float(clip) < 1 else 0.2
+    return RepresentationMetricsCallback(
+        every_n_rollouts=every_n_rollouts, capacity_every_n=capacity_every_n, trust_eps=trust_eps, seed=seed
+    )
