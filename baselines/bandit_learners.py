@@ -44,6 +44,7 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _ADAM_BETAS = (0.9, 0.999)
 _ADAM_EPS = 1e-8
 _J_CAP = 0.99
+_MAX_LOGIT_DRIFT = 50.0  # logits may drift this far between the linear learner's max-subtractions
 _SYNC_EVERY = 64  # updates between host syncs (drop finished seeds, move logged rows off the device)
 _LOG_PREALLOC_BYTES = 1 << 28  # first allocation of a log (untouched pages cost no memory)
 
@@ -262,133 +263,158 @@ def _exact_J(logits: torch.Tensor) -> torch.Tensor:
     return torch.softmax(logits, dim=-1).diagonal(dim1=1, dim2=2)
 
 
-def _sum_keep(
-    x: torch.Tensor, dim: int, strided: bool, out: torch.Tensor, parts: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Sum over ``dim`` into ``out`` (dim kept), rounded exactly like torch's CPU reduction over the *inner*
-    axis of a seed-major tensor: a contiguous one (``strided=False``) or a strided one (a middle axis, a diagonal).
-
-    Why: the linear learners keep the seed axis last so every op is one long vectorised loop over seeds, but
-    a reduction over a non-inner axis adds sequentially, while an inner-axis one (what the seed-major layout
-    used) adds 4 interleaved partial sums (x0 + x4 + ..., x1 + x5 + ..., ...), puts the leftover tail into
-    the first one (element by element if strided, as one sum if contiguous) and then adds the partials in
-    order. The same association order keeps float64 results bit-identical to the seed-major layout. Exact
-    for sizes below 20 (torch's cascade changes beyond) and float64 (float32 inner sums are vectorised 8 wide
-    and differ in the last bit); sizes <= 4 coincide with the sequential order. ``parts`` is a
-    buffer shaped like ``x`` with 4 entries along ``dim`` (needed for sizes 5..19).
-    """
-    size = x.shape[dim]
-    if size <= 4 or size >= 20 or parts is None:
-        return torch.sum(x, dim, keepdim=True, out=out)
-    quads = size // 4
-    if quads > 1:
-        torch.add(x.narrow(dim, 0, 4), x.narrow(dim, 4, 4), out=parts)
-    else:
-        parts.copy_(x.narrow(dim, 0, 4))
-    for i in range(2, quads):
-        parts += x.narrow(dim, 4 * i, 4)
-    first, tail = parts.narrow(dim, 0, 1), 4 * quads
-    if strided:
-        for j in range(tail, size):
-            first += x.narrow(dim, j, 1)
-    elif size > tail:
-        first += torch.sum(x.narrow(dim, tail, size - tail), dim, keepdim=True, out=out)
-    return torch.sum(parts, dim, keepdim=True, out=out)
-
-
-def _parts_buffer(x: torch.Tensor, dim: int) -> torch.Tensor | None:
-    """The ``parts`` buffer of ``_sum_keep`` for reducing ``x`` over ``dim`` (None when not needed)."""
-    if not 4 < x.shape[dim] < 20:
-        return None
-    shape = list(x.shape)
-    shape[dim] = 4
-    return x.new_empty(shape)
-
-
 class _SeedLastLinear:
     """Linear softmax policy (``logits = W s + b`` or a table) with the seed axis last: (K, n, S) tensors.
 
-    With seeds innermost every op (bias broadcast, max / sum over arms, the REINFORCE gradient, the update)
-    is one contiguous vectorised loop; the seed-major (S, K, n) layout made each a short strided loop over n,
-    about 2.5x slower at K = n = 8. All per-update tensors are preallocated and reused (a fresh tensor this
-    size costs page faults each time), and the probabilities' buffer is overwritten by the next gradient.
+    Why this shape and this bookkeeping: at K = n = 8 an update is a handful of passes over (K, n, S)
+    tensors, so its cost is the number of passes (and of torch calls). With seeds innermost every op is one
+    contiguous vectorised loop (the seed-major layout made each a short strided loop over n, ~2.5x slower).
+
+    - The logits ``L = W s + b`` are the state, updated in place by ``lr * (dW + db)``; ``b`` is kept beside
+      them and ``W`` is ``L - b`` when asked for, so no pass recomputes ``W + b``.
+    - The softmax is left unnormalised (``E = exp(L)`` with per-context sums ``s``): only ``J`` (K values per
+      seed) and the REINFORCE coefficients ``w / s`` need a division, so there is no full-size divide pass.
+    - The usual max-subtraction is done lazily: softmax is invariant to adding a constant to all of a
+      context's logits, and the gradient depends on the probabilities only, so every ``renorm_every`` updates
+      each context's logits are shifted so their largest is 0 (the policy and every later update are
+      unchanged), and in between ``exp(L)`` is taken directly. ``renorm_every`` is chosen by the caller so the
+      logits cannot drift by more than ``_MAX_LOGIT_DRIFT`` in between (no overflow; only probabilities far
+      below 1e-280 could underflow).
+
+    ``J`` is (K, S). All buffers are preallocated (fresh tensors this size cost page faults every update).
     """
 
-    def __init__(self, kind: str, params: list[torch.Tensor]) -> None:
+    def __init__(self, kind: str, params: list[torch.Tensor], renorm_every: int, J_out: torch.Tensor) -> None:
         self.kind = kind
-        self.W = params[0].permute(1, 2, 0).contiguous()  # (K, n, S)
+        W = params[0].permute(1, 2, 0)  # (K, n, S)
         if kind == "shared":
-            self.b: torch.Tensor | None = params[1].T.contiguous()  # (n, S), broadcast over contexts
+            self.b: torch.Tensor | None = params[1].T[None].contiguous()  # (1, n, S), broadcast over contexts
         elif kind == "separate":
             self.b = params[1].permute(1, 2, 0).contiguous()  # (K, n, S)
         else:
             self.b = None
-        self._allocate()
+        self.L = (W if self.b is None else W + self.b).contiguous()
+        self.renorm_every, self.since_renorm = renorm_every, 0
+        self.E = torch.empty_like(self.L)
+        self._allocate(J_out)
+        self._views()
         self.refresh()
 
-    def _allocate(self) -> None:
-        K, n, S = self.W.shape
-        self.probs = torch.empty_like(self.W)
-        self.arm_max = self.W.new_empty((K, 1, S))
-        self.arm_sum = self.W.new_empty((K, 1, S))
-        self.arm_parts = _parts_buffer(self.W, 1)
-        self.grad_b = self.W.new_empty((1, n, S))
-        self.ctx_parts = _parts_buffer(self.W, 0)
-        self.neg_w = self.W.new_empty((K, S))
-        self.sample = (self.W.new_empty((S, K)), self.W.new_empty((S, K)))  # uniforms, REINFORCE weights
+    def _allocate(self, J_out: torch.Tensor | None = None) -> None:
+        K, n, S = self.L.shape
+        self.arm_max = self.L.new_empty((K, 1, S))
+        self.arm_sum = self.L.new_empty((K, 1, S))
+        self.coef = self.L.new_empty((K, S))
+        self.grad_b = self.L.new_empty((1, n, S))
+        self.J = self.L.new_empty((K, S)) if J_out is None else J_out
+
+    def _views(self) -> None:
+        """Cached views (each view costs a torch call per update otherwise; at K = n = 8 calls matter)."""
+        K = self.L.shape[0]
+        self.E_diag = self.E.diagonal(dim1=0, dim2=1).T  # (K, S): E[k, k, :]
+        self.L_diag = self.L.diagonal(dim1=0, dim2=1).T
+        self.b_diag = self.b.diagonal(dim1=0, dim2=1).T if self.kind == "separate" else None
+        self.sums = self.arm_sum[:, 0, :]  # (K, S)
+        self.coef_b = self.coef[:, None, :]  # (K, 1, S)
+        self.gb_diag = self.grad_b[0, :K]  # (K, S): the bias entries of the K rewarded arms
 
     @property
     def params(self) -> list[torch.Tensor]:
-        return [self.W] if self.b is None else [self.W, self.b]
+        """Tensors shaped like the parameters ``W`` (and ``b``): what Adam keeps its moments for."""
+        return [self.L] if self.b is None else [self.L, self.b]
 
-    @params.setter
-    def params(self, value: list[torch.Tensor]) -> None:
-        self.W = value[0]
-        if self.b is not None:
-            self.b = value[1]
+    def refresh(self, active_w: torch.Tensor | None = None) -> None:
+        """Unnormalised softmax ``E`` of the logits, its sums ``s`` over arms, and ``J_k = E_kk / s_k``.
 
-    def J(self) -> torch.Tensor:
-        """(S, K) view of pi(k | s_k)."""
-        return self.probs.diagonal(dim1=0, dim2=1)
-
-    def refresh(self) -> None:
-        """Softmax of the current logits into ``probs`` (same op sequence as ``_softmax``)."""
-        logits = self.W if self.b is None else torch.add(self.W, self.b, out=self.probs)
-        m = torch.amax(logits, 1, keepdim=True, out=self.arm_max)
-        e = torch.sub(logits, m, out=self.probs).exp_()
-        e.div_(_sum_keep(e, 1, False, self.arm_sum, self.arm_parts))
-
-    def grads(self, w: torch.Tensor) -> list[torch.Tensor]:
-        """Gradients of ``sum_k w_k log pi(k | s_k)`` for (S, K) weights in {0, 1}; consumes ``probs``.
-
-        d/dlogits is ``w_k (onehot(k) - pi(. | s_k))``, computed in place as ``-w pi`` plus ``w`` on the diagonal;
-        with ``w`` in {0, 1} this rounds exactly like ``(onehot - pi) * w`` (``-pi + 1`` is ``1 - pi``).
+        ``active_w`` (S,) 0/1 masks the lazy max-shift so stopped seeds' logits, hence J, stay bit-frozen.
         """
-        neg_w = torch.neg(w.T, out=self.neg_w)
-        G = self.probs.mul_(neg_w[:, None, :])
-        G.diagonal(dim1=0, dim2=1).T.sub_(neg_w)
-        if self.kind == "table":
-            return [G]
+        if self.since_renorm % self.renorm_every == 0:
+            m = torch.amax(self.L, 1, keepdim=True, out=self.arm_max)
+            if active_w is not None:
+                m.mul_(active_w)
+            self.L.sub_(m)
+        self.since_renorm += 1
+        E = torch.exp(self.L, out=self.E)
+        torch.sum(E, 1, keepdim=True, out=self.arm_sum)
+        torch.div(self.E_diag, self.sums, out=self.J)
+
+    def apply_reinforce(self, w: torch.Tensor, opt: _Optimizer, active: torch.Tensor) -> None:
+        """One ascent step on ``sum_k w_k log pi(k | s_k)`` for (K, S) weights ``w``; consumes ``E``.
+
+        d/dlogits is ``w_k (onehot(k) - pi(. | s_k))``: ``P = E * (w / s)`` (= ``w pi``) is formed in place,
+        the step subtracts it and adds ``w`` on the diagonal (the one-hot part) separately.
+        """
+        torch.div(w, self.sums, out=self.coef)
+        P = self.E.mul_(self.coef_b)
+        if opt.name != "sgd":
+            G = P.neg_()
+            self.E_diag.add_(w)
+            grads = [G] if self.kind == "table" else [G, G]
+            if self.kind == "shared":
+                grads[1] = torch.sum(G, 0, keepdim=True, out=self.grad_b)
+            steps = opt.deltas(grads, active)
+            self.L.add_(steps[0])
+            if self.b is not None:
+                self.b.add_(steps[1])
+                self.L.add_(steps[1])
+            return
+        lr = opt.lr  # stopped seeds have zero weight, hence zero gradient
         if self.kind == "shared":
-            return [G, _sum_keep(G, 0, True, self.grad_b, self.ctx_parts)[0]]
-        return [G, G]
+            gb = torch.sum(P, 0, keepdim=True, out=self.grad_b)
+            self.gb_diag.sub_(w)  # gb is now minus the bias gradient
+            self.b.sub_(gb, alpha=lr)
+            P.add_(gb)  # minus (dL/dW + dL/db), but the one-hot part of dW
+        elif self.kind == "separate":
+            self.b.sub_(P, alpha=lr)
+            self.b_diag.add_(w, alpha=lr)
+            lr = 2 * lr  # W and b move alike
+        self.L.sub_(P, alpha=lr)
+        self.L_diag.add_(w, alpha=lr)
 
     def select(self, idx: torch.Tensor) -> None:
-        self.W = self.W.index_select(-1, idx)
+        """Keep the seeds ``idx`` (the softmax state too: the next update samples from it)."""
+        self.L = self.L.index_select(-1, idx)
         if self.b is not None:
             self.b = self.b.index_select(-1, idx)
-        probs = self.probs.index_select(-1, idx)
+        E, s, J = (x.index_select(-1, idx) for x in (self.E, self.arm_sum, self.J))
         self._allocate()
-        self.probs = probs
+        self.E, self.arm_sum, self.J = E, s, J
+        self._views()
 
     def seed_first(self) -> list[torch.Tensor]:
-        """Parameters in the seed-major layout of ``_BatchedPolicy`` (contiguous copies)."""
-        out = [self.W.permute(2, 0, 1).contiguous()]
+        """Parameters in the seed-major layout of ``_BatchedPolicy`` (contiguous copies; ``W = L - b``).
+
+        ``W`` is the parameter up to rounding and up to the per-context shifts above, which change neither
+        the policy nor any gradient of it.
+        """
+        if self.b is None:
+            return [self.L.permute(2, 0, 1).contiguous()]
+        W = (self.L - self.b).permute(2, 0, 1).contiguous()
         if self.kind == "shared":
-            out.append(self.b.T.contiguous())
-        elif self.kind == "separate":
-            out.append(self.b.permute(2, 0, 1).contiguous())
-        return out
+            return [W, self.b[0].T.contiguous()]
+        return [W, self.b.permute(2, 0, 1).contiguous()]
+
+
+class _Uniforms:
+    """Uniform(0, 1) float64 draws into (K, S) buffers: numpy's PCG64 on CPU, torch's generator elsewhere.
+
+    Why numpy on CPU: torch's CPU generator (mt19937) takes ~2.3x longer per float64, and one uniform per
+    context and seed is drawn every update. Float64 always, so a Bernoulli(J_k) with J_k as small as the
+    flattest plateaus' (~1e-12) is still drawn with the right probability (float32 uniforms have 2^-24 steps).
+    """
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        self.device = device
+        if device.type == "cpu":
+            self.rng = np.random.default_rng(seed)
+        else:
+            self.gen = torch.Generator(device=device).manual_seed(seed)
+
+    def fill(self, out: torch.Tensor) -> torch.Tensor:
+        if self.device.type == "cpu":
+            self.rng.random(out=out.numpy())
+            return out
+        return out.uniform_(generator=self.gen)
 
 
 def _interference(policy: _BatchedPolicy) -> torch.Tensor:
@@ -465,34 +491,30 @@ def _validate(
 def _reward_weights(
     mode: str,
     J: torch.Tensor,
-    active: torch.Tensor,
+    active_w: torch.Tensor,
     mix_prob: float,
     num_arms: int,
-    gen: torch.Generator,
-    out: tuple[torch.Tensor, torch.Tensor] | None = None,
+    uniforms: _Uniforms,
+    out: tuple[torch.Tensor, torch.Tensor],
 ) -> torch.Tensor:
-    """(S, K) REINFORCE weights: 1 where the sampled arm was the rewarded one (a_k = k), 0 for stopped seeds.
+    """(K, S) REINFORCE weights: 1 where the sampled arm was the rewarded one (a_k = k), 0 for stopped seeds.
 
     The update ``r * grad log pi(a | s_k)`` is zero unless ``a = k``, so sampling the full action is not needed:
     the reward is Bernoulli with the behaviour policy's probability of arm k (``J_k`` on-policy, ``1/n`` uniform,
     ``(1 - m) J_k + m / n`` mixed), which is the same algorithm in distribution at a fraction of the cost.
-    Supervised learning always "samples" the right arm. ``out`` are reused (S, K) buffers (uniforms, weights):
-    fresh large tensors cost page faults on every update, and comparing straight into floats skips a cast.
+    Supervised learning always "samples" the right arm. ``out`` are reused (K, S) buffers (float64 uniforms,
+    weights); ``active_w`` is the (S,) 0/1 mask of running seeds in the weights' dtype.
     """
+    u, w = out
     if mode == "supervised":
-        return active[:, None].to(J.dtype).expand_as(J)
+        return w.copy_(active_w.expand_as(w))
     if mode == "uniform":
-        p = torch.full_like(J, 1.0 / num_arms)
+        p: torch.Tensor | float = 1.0 / num_arms
     elif mode == "mixed":
         p = (1.0 - mix_prob) * J + mix_prob / num_arms
     else:
         p = J
-    if out is None:
-        u = torch.rand(J.shape, generator=gen, device=J.device, dtype=J.dtype)
-        return (u < p).to(J.dtype) * active[:, None]
-    u, w = out
-    u.uniform_(generator=gen)
-    return torch.lt(u, p, out=w).mul_(active[:, None])
+    return torch.lt(uniforms.fill(u), p, out=w).mul_(active_w)
 
 
 class _Optimizer:
@@ -512,25 +534,30 @@ class _Optimizer:
         self.m = [m.index_select(dim, idx) for m in self.m]
         self.v = [v.index_select(dim, idx) for v in self.v]
 
+    def deltas(
+        self, grads: tuple[torch.Tensor, ...] | list[torch.Tensor], active: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """The parameter changes of one ascent step (``lr * g`` for SGD; Adam's bias-corrected step)."""
+        if self.name == "sgd":  # stopped seeds have zero weight, hence zero gradient
+            return [self.lr * g for g in grads]
+        self.t += 1
+        b1, b2 = _ADAM_BETAS
+        out = []
+        for i, g in enumerate(grads):
+            self.m[i] = b1 * self.m[i] + (1 - b1) * g
+            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
+            step = (self.m[i] / (1 - b1**self.t)) / ((self.v[i] / (1 - b2**self.t)).sqrt() + _ADAM_EPS)
+            shape = (-1,) if self.seed_last else (-1, *([1] * (g.dim() - 1)))
+            out.append(self.lr * active.reshape(shape).to(g.dtype) * step)
+        return out
+
     def step(
         self,
         params: list[torch.Tensor],
         grads: tuple[torch.Tensor, ...] | list[torch.Tensor],
         active: torch.Tensor,
     ) -> list[torch.Tensor]:
-        if self.name == "sgd":  # stopped seeds have zero weight, hence zero gradient; in place (no autograd)
-            return [p.add_(g, alpha=self.lr) for p, g in zip(params, grads, strict=True)]
-        self.t += 1
-        b1, b2 = _ADAM_BETAS
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads, strict=True)):
-            self.m[i] = b1 * self.m[i] + (1 - b1) * g
-            self.v[i] = b2 * self.v[i] + (1 - b2) * g * g
-            step = (self.m[i] / (1 - b1**self.t)) / ((self.v[i] / (1 - b2**self.t)).sqrt() + _ADAM_EPS)
-            shape = (-1,) if self.seed_last else (-1, *([1] * (p.dim() - 1)))
-            mask = active.reshape(shape).to(p.dtype)
-            out.append(p + self.lr * mask * step)
-        return out
+        return [p + d for p, d in zip(params, self.deltas(grads, active), strict=True)]
 
 
 class _RowLog:
@@ -620,10 +647,12 @@ def train_bandit(
     used ``max_samples`` samples (``K`` per update); stopped seeds are frozen. ``J`` is logged every
     ``log_every`` updates (plus the initial and the final state); memory is ``rows * seeds * K * 8`` bytes.
     ``mix_prob`` is only used by ``mode='mixed'``. ``device='auto'`` picks CUDA when available. ``dtype``
-    'float32' halves memory (and is ~2x faster at K = n = 8) but cannot resolve per-update changes below ~1e-7
-    near J_k = 1, i.e. the flattest plateaus; initialisation is always done in float64. Linear policies run
-    with the seed axis last (see ``_SeedLastLinear``); in float64 the results are bit-identical to the plain
-    seed-major computation (``(onehot - pi) * r`` per context, torch's reductions over arms and contexts).
+    'float32' halves memory (and is faster at K = n = 8) but cannot resolve per-update changes below ~1e-7
+    near J_k = 1, i.e. the flattest plateaus; initialisation is always done in float64, and rewards are drawn
+    with float64 uniforms. Linear policies run with the seed axis last (see ``_SeedLastLinear``); they agree
+    with the plain seed-major computation (``(onehot - pi) * r`` per context on ``W`` and ``b``) to rounding,
+    and draw the same rewards from the same uniforms. On CPU the uniforms come from numpy's PCG64 seeded with
+    ``seed + 1``, on CUDA from torch's generator, so the two devices give different (equally valid) runs.
     """
     hidden = tuple(hidden)
     _validate(
@@ -652,10 +681,15 @@ def train_bandit(
     J0 = initial_performance(S, K, init_performance, init_gen)
     policy = _init_policy(mode, J0, n, hidden, activation, init_gen)
     policy.params = [p.to(device=dev, dtype=DTYPES[dtype]) for p in policy.params]
-    gen = torch.Generator(device=dev).manual_seed(seed + 1)
+    uniforms = _Uniforms(seed + 1, dev)
 
-    lin = _SeedLastLinear(policy.kind, policy.params) if policy.linear else None
-    if lin:
+    lin = None
+    if policy.linear:
+        # updates move a logit by at most lr * (1 + K) (shared bias), 2 lr (separate) or lr (table) under SGD
+        drift = lr * {"shared": K + 1, "separate": 2, "table": 1}[policy.kind]
+        renorm = 1 if optimizer != "sgd" else max(1, min(_SYNC_EVERY, int(_MAX_LOGIT_DRIFT / drift)))
+        J_out = torch.empty((K, S), dtype=DTYPES[dtype], device=dev)
+        lin = _SeedLastLinear(policy.kind, policy.params, renorm, J_out)
         policy.params = []  # lin owns the parameters; interference() hands seed-major copies to policy
     opt = _Optimizer(optimizer, lr, lin.params if lin else policy.params, seed_last=lin is not None)
     idx = torch.arange(S, device=dev)  # full-batch index of each row still in the working batch
@@ -663,20 +697,23 @@ def train_bandit(
     mlp_probs = None if lin else _softmax(policy.logits())
 
     def current_J() -> torch.Tensor:
-        return lin.J() if lin else mlp_probs.diagonal(dim1=1, dim2=2)
+        """(K, S) J of the working batch (a view)."""
+        return lin.J if lin else mlp_probs.diagonal(dim1=1, dim2=2).T
 
     def interference() -> torch.Tensor:
         if lin:
             policy.params = lin.seed_first()
         return _interference(policy)
 
-    J_full = current_J().contiguous().clone()
+    # J is kept context-major (K, S), like the learner's state: a seed-major copy every update is a transpose
+    J_full = lin.J if lin else current_J().contiguous().clone()  # lin writes J_full until seeds are dropped
     J_work = J_full  # contiguous J of the working batch (sampling probabilities of the next update)
-    J_total, J_parts = J_full.new_empty((1, S)), _parts_buffer(J_full.T, 0)
+    sample = (J_full.new_empty(J_full.shape, dtype=torch.float64), torch.empty_like(J_full))
     stop_update = torch.full((S,), max_updates, dtype=torch.int64, device=dev)
-    solved = J_full.sum(1) >= stop
+    solved = J_full.sum(0) >= stop
     stop_update[solved] = 0
     active = ~solved
+    active_w = active.to(J_full.dtype)  # the same mask as weights: one multiply per update, no cast
     max_rows = max_updates // log_every + 2
     log_J = _RowLog(J_full, max_rows)
     rows_u = [0]
@@ -703,42 +740,41 @@ def train_bandit(
                     policy.select(keep)
                     mlp_probs = mlp_probs[keep]
                 opt.select(keep)
-                idx, active = idx[keep], active[keep]
-                J_work = J_work[keep]
-                J_total = J_total[:, : keep.numel()]
-                J_parts = None if J_parts is None else J_parts[:, : keep.numel()]
+                idx, active, active_w = idx[keep], active[keep], active_w[keep]
+                J_work = J_work[:, keep]
+                sample = tuple(torch.empty_like(x[:, keep]) for x in sample)  # contiguous for numpy's out=
+        w = _reward_weights(mode, J_work, active_w, mix_prob, n, uniforms, sample)
         if lin:
-            w = _reward_weights(mode, J_work, active, mix_prob, n, gen, lin.sample)
-            lin.params = opt.step(lin.params, lin.grads(w), active)
-            lin.refresh()
+            lin.apply_reinforce(w, opt, active)
+            lin.refresh(active_w)
         else:
             with torch.enable_grad():
                 params = [p.detach().requires_grad_(True) for p in policy.params]
                 logp = torch.log_softmax(policy.logits(params), dim=-1)
-                logp_right = logp.diagonal(dim1=1, dim2=2)  # log pi(k | s_k)
-                w = _reward_weights(mode, logp_right.detach().exp(), active, mix_prob, n, gen)
-                surrogate = (w * logp_right).sum()
+                surrogate = (w.T * logp.diagonal(dim1=1, dim2=2)).sum()  # sum_k w_k log pi(k | s_k)
                 grads = torch.autograd.grad(surrogate, params)
             policy.params = opt.step(policy.params, grads, active)
             mlp_probs = _softmax(policy.logits())
         update += 1
         if compacted:  # stopped seeds are frozen, so their J is unchanged
             J = current_J().contiguous()
-            J_full[idx] = J
-        else:
-            J = J_full.copy_(current_J())
+            J_full[:, idx] = J
+        else:  # the linear learner wrote J_full already
+            J = J_full if lin else J_full.copy_(current_J())
         J_work = J
-        # rounded as J.sum(1) on the seed-major (strided) diagonal, like the contiguous sum for these K
-        total = J.sum(1) if K <= 4 or K % 4 < 2 else _sum_keep(J.T, 0, True, J_total, J_parts)[0]
-        reached = total >= stop
-        finished = active & (reached | (update >= max_updates))
+        reached = J.sum(0) >= stop
+        if update < max_updates:
+            finished = newly_solved = reached.logical_and_(active)
+        else:
+            finished, newly_solved = active.clone(), reached & active
         if compacted:
             stop_update[idx[finished]] = update
-            solved[idx[finished & reached]] = True
+            solved[idx[newly_solved]] = True
         else:  # masked fills instead of index puts: no host sync, no index tensors
             stop_update.masked_fill_(finished, update)
-            solved |= finished & reached
-        active = active & ~finished
+            solved |= newly_solved
+        active ^= finished  # finished is a subset of active
+        active_w.masked_fill_(finished, 0.0)
         logged = update % log_every == 0 or update == max_updates
         if rho_full is not None and (logged or bool(finished.any())):
             rho_full[idx] = interference()  # also on stopping, so frozen seeds keep their final rho
@@ -763,7 +799,7 @@ def train_bandit(
             if log is not None:
                 log.truncate(count)
                 log.append(final)
-    J_rows = log_J.rows()[: len(upd)]
+    J_rows = log_J.rows()[: len(upd)].transpose(0, 2, 1)  # logged (K, S) rows, returned as (S, K)
     rho_arr = rho_mean = None
     if log_rho is not None:
         rho_arr = log_rho.rows()[: len(upd)]
