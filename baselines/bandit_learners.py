@@ -767,9 +767,9 @@ def train_bandit(
             finished = newly_solved = reached.logical_and_(active)
         else:
             finished, newly_solved = active.clone(), reached & active
-        if compacted:
-            stop_update[idx[finished]] = update
-            solved[idx[newly_solved]] = True
+        if compacted:  # positional index puts: boolean-mask indexing would sync with the GPU every update
+            stop_update[idx] = torch.where(finished, update, stop_update[idx])
+            solved[idx] = solved[idx] | newly_solved
         else:  # masked fills instead of index puts: no host sync, no index tensors
             stop_update.masked_fill_(finished, update)
             solved |= newly_solved

@@ -82,7 +82,8 @@ def run_bandit_job(
         run = RunResult(
             env_id=env_id, algo=ALGO, variant=mode, seed=seed, config=config, component_names=names,
             total_timesteps=steps[-1], eval=curve, metrics=metrics,
-            versions=library_versions(), hardware=hardware_info(device), wall_time_s=wall / len(seeds),
+            versions=library_versions(), hardware=hardware_info(result.config["device"]),
+            wall_time_s=wall / len(seeds),
         )
         run.save(run_dirs[pos])
         out.append(Path(run_dirs[pos]))

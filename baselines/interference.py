@@ -25,7 +25,7 @@ def interference_matrix(grads: np.ndarray | torch.Tensor) -> np.ndarray:
     rho = (unit @ unit.T).clamp(-1.0, 1.0)
     rho[~valid, :] = torch.nan
     rho[:, ~valid] = torch.nan
-    return rho.numpy()
+    return rho.cpu().numpy()
 
 
 def mean_offdiagonal(matrix: np.ndarray) -> float:
@@ -89,7 +89,7 @@ def component_policy_gradients(
         loss = -(adv[mask] * log_prob[mask]).mean()
         grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
         rows.append(
-            torch.cat([g.reshape(-1) for g in grads if g is not None]).detach().to(torch.float64).numpy()
+            torch.cat([g.reshape(-1) for g in grads if g is not None]).detach().to(torch.float64).cpu().numpy()
         )
     size = next((len(r) for r in rows if r is not None), 0)
     out = np.full((num_components, max(size, 1)), np.nan)

@@ -290,7 +290,7 @@ class RayPPO(PPO):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
         if pfo_stats["actor"]:
             self.logger.record("train/pfo_loss", th.stack(pfo_stats["actor"]).mean().item())
-            frac = th.stack(pfo_stats["above"]).sum() / th.stack(pfo_stats["samples"]).sum()
+            frac = th.stack(pfo_stats["above"]).sum() / sum(pfo_stats["samples"])
             self.logger.record(f"train/pfo_frac_above_{PFO_LOGGED_THRESHOLD}", frac.item())
         if pfo_stats["critic"]:
             self.logger.record("train/pfo_critic_loss", th.stack(pfo_stats["critic"]).mean().item())
@@ -316,7 +316,7 @@ class RayPPO(PPO):
             if i == 0:
                 stats["actor"].append(term.detach())
                 stats["above"].append((per_sample.detach() > PFO_LOGGED_THRESHOLD).sum())
-                stats["samples"].append(th.tensor(per_sample.numel()))
+                stats["samples"].append(per_sample.numel())  # a count: stays a host int
             else:
                 stats["critic"].append(term.detach())
             outputs[:] = [None] * len(outputs)  # a stale minibatch can never be reused

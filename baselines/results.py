@@ -162,7 +162,7 @@ def hardware_info(device: str = "cpu") -> dict[str, str]:
         try:
             import torch
 
-            info["gpu"] = torch.cuda.get_device_name(0)
+            info["gpu"] = torch.cuda.get_device_name(torch.device(device))  # the run's GPU, not GPU 0
         except Exception:  # noqa: BLE001 - best effort description only
             pass
     return info

@@ -89,6 +89,20 @@ class SweepSpec(BaseModel):
             env_info(env_id)  # ValueError naming the unknown id
         return v
 
+    @field_validator("device")
+    @classmethod
+    def _torch_device(cls, v: str) -> str:
+        import torch
+
+        if v != "auto":
+            try:
+                kind = torch.device(v).type
+            except (RuntimeError, TypeError):
+                kind = None
+            if kind not in ("cpu", "cuda", "mps"):
+                raise ValueError(f"device {v!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        return v
+
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, v: list[int]) -> list[int]:
@@ -251,6 +265,33 @@ def _save_state(root: Path, spec: SweepSpec, status: dict[str, JobStatus]) -> No
     )
 
 
+def check_ray_resources(spec: SweepSpec) -> None:
+    """Refuse device / GPU requests that cannot work on Ray, before any task is submitted.
+
+    Why: Ray hides every GPU from a task that requests none, and numbers a task's own GPUs from ``cuda:0``,
+    so ``device: cuda`` with ``gpus: 0`` fails in every task, ``cuda:1`` never exists, and ``gpus > 0``
+    with ``device: cpu`` reserves GPUs that no run uses.
+    """
+    import torch
+
+    device, gpus = spec.device, spec.resources.gpus
+    if device.startswith("cuda"):
+        if gpus <= 0:
+            raise ValueError(
+                f"device={device!r} with resources.gpus={gpus}: Ray hides GPUs from tasks that request none; "
+                "set resources.gpus > 0 (e.g. 0.25 to share one GPU between 4 runs)"
+            )
+        if torch.device(device).index not in (None, 0):
+            raise ValueError(
+                f"device={device!r}: a Ray task sees only its own GPUs, numbered from cuda:0; use device: cuda"
+            )
+    elif device == "cpu" and gpus > 0:
+        raise ValueError(
+            f"resources.gpus={gpus} with device='cpu': the runs would reserve GPUs they never use; "
+            "set device: cuda (or auto)"
+        )
+
+
 def run_sweep(
     spec: SweepSpec,
     root: str | Path,
@@ -264,6 +305,8 @@ def run_sweep(
         raise ValueError(f"backend {backend!r} unknown; allowed: 'local', 'ray'")
     if max_concurrent is not None and max_concurrent < 1:
         raise ValueError(f"max_concurrent={max_concurrent} must be >= 1")
+    if backend == "ray":
+        check_ray_resources(spec)
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     jobs = expand(spec, root)

@@ -174,10 +174,10 @@ def loss_difference_by_offset(
         g = grad(lambda p, a=anchor: loss(p, a).sum())(params)
         updated = {k: params[k] - lr * g[k] for k in params}
         with torch.no_grad():
-            after = loss(updated, window)
+            change = (before[lo:hi] - loss(updated, window)).cpu().numpy()  # one host copy per anchor
         for j in range(lo, hi):
             if ep[j] == ep[t]:
-                sums[j - t] += float(before[j] - after[j - lo])
+                sums[j - t] += float(change[j - lo])
                 counts[j - t] += 1
     return {x: sums[x] / counts[x] if counts[x] else float("nan") for x in sums}
 
@@ -316,7 +316,7 @@ def measure(
     n = grads.shape[0]
     anchors = np.random.default_rng(seed).choice(n, size=min(n, num_anchors), replace=False)
     with torch.no_grad():
-        delta = td_error(params, inputs).numpy()
+        delta = td_error(params, inputs).cpu().numpy()
     return TDMeasures(
         function_interference=function_interference(grads),
         stiffness=stiffness_by_offset(grads, episode_ids, max_offset),
@@ -354,7 +354,9 @@ def td_lambda_measures(
     def loss(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
         return 0.5 * td_error(p, b) ** 2
 
-    return measure(f, loss, td_error, _params(model), _inputs(data), data.episode_ids, lr=lr, **kwargs)
+    device = next(model.parameters()).device  # the value network may live on a GPU
+    inputs = {k: v.to(device) for k, v in _inputs(data).items()}
+    return measure(f, loss, td_error, _params(model), inputs, data.episode_ids, lr=lr, **kwargs)
 
 
 def dqn_measures(

@@ -12,6 +12,8 @@ over seeds of the final eval point) lies inside the 95% stratified bootstrap CI 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -90,6 +92,20 @@ def evaluate_episodes(model: Any, bundle: Bundle, episodes: int, seed: int | Non
     return np.asarray(out.returns, dtype=np.float64)
 
 
+@contextmanager
+def _full_precision() -> Iterator[None]:
+    """No TF32 while re-evaluating: on Ampere and newer GPUs cuDNN convolutions use TF32 by default, which can
+    flip a deterministic argmax near a tie and fail an honest entry trained in full float32."""
+    import torch
+
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
 def verify_bundle(
     bundle: Bundle, weights: dict[int, bytes], episodes: int | None = None, device: str = "cpu"
 ) -> tuple:
@@ -104,11 +120,15 @@ def verify_bundle(
         raise ValueError(f"episodes={n} must be >= 1")
     per_seed: dict[int, dict[str, float]] = {}
     columns = []
-    for s in bundle.seeds:
-        model = build_policy_model(bundle, s.seed, weights[s.seed], device)
-        rets = evaluate_episodes(model, bundle, n)
-        columns.append(rets)
-        per_seed[s.seed] = {"reported": float(np.mean(s.eval.returns[-1])), "reevaluated": float(rets.mean())}
+    with _full_precision():
+        for s in bundle.seeds:
+            model = build_policy_model(bundle, s.seed, weights[s.seed], device)
+            rets = evaluate_episodes(model, bundle, n)
+            columns.append(rets)
+            per_seed[s.seed] = {
+                "reported": float(np.mean(s.eval.returns[-1])),
+                "reevaluated": float(rets.mean()),
+            }
     matrix = np.stack(columns, axis=1)  # (episodes, seeds): seeds are the strata
     reported = float(np.mean([v["reported"] for v in per_seed.values()]))
     reeval = float(matrix.mean())

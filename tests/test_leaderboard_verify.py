@@ -112,3 +112,18 @@ def test_verify_needs_weights(tmp_path):
         verify_entry(store, sid)
     with pytest.raises(ValueError, match="no leaderboard entry with id 99"):
         verify_entry(store, 99)
+
+
+def test_verification_runs_without_tf32_and_restores_the_setting() -> None:
+    import torch
+
+    from leaderboard.verify import _full_precision
+
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = True
+    try:
+        with _full_precision():
+            assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+        assert torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before

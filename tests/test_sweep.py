@@ -54,6 +54,7 @@ def test_expand_bandit_batches_seeds_and_ppo_splits_them(tmp_path):
         ({"timesteps": 0}, "timesteps"),
         ({"name": "a b"}, "may only hold"),
         ({"surprise": 1}, "surprise"),
+        ({"device": "tpu"}, "device 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
     ],
 )
 def test_bad_sweep_files_name_the_problem(tmp_path, data, needle):
@@ -67,6 +68,21 @@ def test_bad_sweep_files_name_the_problem(tmp_path, data, needle):
     path.write_text("- just\n- a list\n")
     with pytest.raises(ValueError, match="mapping"):
         load_sweep(path)
+
+
+@pytest.mark.parametrize(
+    "device, gpus, needle",
+    [
+        ("cuda", 0, "Ray hides GPUs from tasks that request none"),
+        ("cuda:1", 1, "numbered from cuda:0"),
+        ("cpu", 0.5, "reserve GPUs they never use"),
+    ],
+)
+def test_ray_device_and_gpu_requests_must_fit_before_anything_runs(tmp_path, device, gpus, needle):
+    spec = _spec(device=device, resources={"cpus": 1, "gpus": gpus})
+    with pytest.raises(ValueError, match=needle):
+        run_sweep(spec, tmp_path / "out", backend="ray", address="127.0.0.1:1")
+    assert not (tmp_path / "out").exists()  # refused before the sweep directory or any state was written
 
 
 def test_local_sweep_runs_once_and_skips_finished_runs(tmp_path):
