@@ -150,3 +150,26 @@ def test_static_export_and_cli(tmp_path, capsys):
     assert check_token(Store(board), token) == "ci"
     assert export_site(Store(board), out)  # re-export over an existing site
     assert not any(p.name.endswith(".tmp") for p in Path(out).rglob("*"))
+
+
+def test_wal_switch_is_retried_while_another_process_holds_the_new_file():
+    """``PRAGMA journal_mode=WAL`` can fail at once with "database is locked" on a board being created."""
+    import sqlite3
+
+    from leaderboard.storage import _enable_wal
+
+    class Cursor:
+        def __init__(self, failures: int, message: str = "database is locked") -> None:
+            self.failures, self.message, self.calls = failures, message, 0
+
+        def execute(self, sql: str) -> None:
+            assert sql == "PRAGMA journal_mode=WAL"
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise sqlite3.OperationalError(self.message)
+
+    cur = Cursor(failures=3)
+    _enable_wal(cur)
+    assert cur.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _enable_wal(Cursor(failures=1, message="disk I/O error"))  # other errors are not retried

@@ -168,3 +168,15 @@ def test_ray_backend_on_a_local_head(tmp_path):
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def test_readme_sweep_example_is_a_valid_ray_sweep():
+    import re
+
+    from baselines.sweep import check_ray_resources
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    spec = SweepSpec.model_validate(yaml.safe_load(block))
+    check_ray_resources(spec)  # raises if the example's device and GPU request could not work on Ray
+    assert spec.device == "cuda" and spec.resources.gpus > 0
