@@ -78,12 +78,35 @@ class BoundedContinuousEnv(gym.Env):
 # -- identity with SB3 ----------------------------------------------------------------------------------------
 
 
-def test_bit_identical_to_sb3_ppo_when_everything_is_off():
-    kwargs = dict(n_steps=64, batch_size=32, n_epochs=3, seed=7, device="cpu")
-    ref = PPO("MlpPolicy", "CartPole-v1", **kwargs).learn(128)
-    ours = RayPPO("MlpPolicy", "CartPole-v1", **kwargs).learn(128)
-    assert ours.num_timesteps == ref.num_timesteps == 128
+class _Capture:
+    """An SB3 KVWriter keeping every dump, to compare what two models logged."""
+
+    def __init__(self) -> None:
+        self.dumps: list[dict] = []
+
+    def write(self, key_values, key_excluded, step=0) -> None:
+        self.dumps.append({k: v for k, v in key_values.items() if k.startswith("train/")})
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("target_kl", [None, 0.002])  # 0.002: early stopping inside the epochs
+def test_bit_identical_to_sb3_ppo_when_everything_is_off(target_kl):
+    from stable_baselines3.common.logger import Logger
+
+    kwargs = dict(n_steps=64, batch_size=32, n_epochs=3, seed=7, device="cpu", target_kl=target_kl)
+    models, logs = [], []
+    for cls in (PPO, RayPPO):
+        model, capture = cls("MlpPolicy", "CartPole-v1", **kwargs), _Capture()
+        model.set_logger(Logger(folder=None, output_formats=[capture]))
+        models.append(model.learn(192))
+        logs.append(capture.dumps + [dict(model.logger.name_to_value)])
+    ref, ours = models
+    assert ours.num_timesteps == ref.num_timesteps == 192
     assert _params_equal(ref.policy, ours.policy)
+    # the same training statistics, value for value (ours keep them on the device until the phase ends)
+    assert [d for d in logs[0] if d] == [d for d in logs[1] if d] and any("train/approx_kl" in d for d in logs[0])
     # the optimizer state too (same moments, same step counts)
     for va, vb in zip(ref.policy.optimizer.state.values(), ours.policy.optimizer.state.values(), strict=True):
         assert all(th.equal(va[n], vb[n]) for n in va)
