@@ -46,6 +46,7 @@ _ADAM_EPS = 1e-8
 _J_CAP = 0.99
 _MAX_LOGIT_DRIFT = 50.0  # logits may drift this far between the linear learner's max-subtractions
 _SYNC_EVERY = 64  # updates between host syncs (drop finished seeds, move logged rows off the device)
+_STAGE_BYTES = 1 << 28  # device-side staging of logged rows before they move to the host
 _LOG_PREALLOC_BYTES = 1 << 28  # first allocation of a log (untouched pages cost no memory)
 
 
@@ -570,7 +571,8 @@ class _RowLog:
     syncs per update). The first allocation is capped at ``_LOG_PREALLOC_BYTES`` and doubles when full.
     """
 
-    def __init__(self, first: torch.Tensor, max_rows: int) -> None:
+    def __init__(self, first: torch.Tensor, max_rows: int, staged: bool | None = None) -> None:
+        """``staged`` (default: whether ``first`` is off the CPU) buffers rows on the device between copies."""
         self.shape = tuple(first.shape)
         row_bytes = max(1, first.numel() * first.element_size())
         cap = max(1, min(max_rows, _LOG_PREALLOC_BYTES // row_bytes))
@@ -578,8 +580,9 @@ class _RowLog:
         self._alloc(cap)
         self.n = 0
         self.stage = None
-        if first.device.type != "cpu":
-            self.stage = torch.empty((_SYNC_EVERY, *self.shape), dtype=first.dtype, device=first.device)
+        if first.device.type != "cpu" if staged is None else staged:  # <= _STAGE_BYTES (rho rows: S x K x K)
+            stage_rows = max(1, min(_SYNC_EVERY, _STAGE_BYTES // row_bytes))
+            self.stage = torch.empty((stage_rows, *self.shape), dtype=first.dtype, device=first.device)
         self.staged = 0
         self.append(first)
 
@@ -601,7 +604,7 @@ class _RowLog:
             return
         self.stage[self.staged].copy_(row)
         self.staged += 1
-        if self.staged == _SYNC_EVERY:
+        if self.staged == len(self.stage):
             self.flush()
 
     def flush(self) -> None:

@@ -313,3 +313,21 @@ def test_lazy_max_shift_keeps_huge_logits_finite_and_the_policy_unchanged() -> N
     shift = (W + b[:, None, :]).permute(1, 2, 0) - lin.L  # a constant per (context, seed): the same policy
     torch.testing.assert_close(shift, shift[:, :1].expand_as(shift), rtol=1e-13, atol=1e-9)
     assert float(shift.abs().min()) > 1000
+
+
+def test_device_staged_log_keeps_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU path buffers logged rows on the device; exercised here on CPU with a 3-row stage."""
+    import baselines.bandit_learners as bl
+
+    row_bytes = 5 * 4 * 8
+    monkeypatch.setattr(bl, "_STAGE_BYTES", 3 * row_bytes)
+    rows = [torch.full((5, 4), float(i), dtype=torch.float64) for i in range(11)]
+    log = bl._RowLog(rows[0], max_rows=11, staged=True)
+    assert log.stage is not None and len(log.stage) == 3
+    for r in rows[1:7]:
+        log.append(r)
+    log.truncate(5)  # flushes what is staged, then drops rows 5 and 6
+    for r in rows[7:]:
+        log.append(r)
+    want = torch.stack(rows[:5] + rows[7:]).numpy()
+    np.testing.assert_array_equal(log.rows(), want)
