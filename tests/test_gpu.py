@@ -48,6 +48,17 @@ def test_bandit_learner_on_the_device_keeps_its_invariants() -> None:
     assert abs(np.median(r.stop_update) - np.median(cpu.stop_update)) < 0.35 * np.median(cpu.stop_update)
 
 
+def _train_on_device(root: Path, env_id: str, variant: str, flags: str) -> dict:
+    """``rayenvs train`` one short seed on DEVICE with diagnostics every rollout; its results.json."""
+    out = root / "runs"
+    args = f"train {env_id} --variant {variant} --seeds 0 --timesteps 256 --device {DEVICE} --out {out} "
+    assert main((args + "--metrics-every 1 --no-progress " + flags).split()) == 0
+    (results,) = out.rglob("results.json")
+    res = json.loads(results.read_text())
+    assert res["hardware"]["device"].startswith(DEVICE)
+    return res
+
+
 @pytest.mark.parametrize(
     "env_id, variant",
     [
@@ -56,74 +67,17 @@ def test_bandit_learner_on_the_device_keeps_its_invariants() -> None:
     ],
 )
 def test_train_cli_on_the_device_with_every_diagnostic(tmp_path: Path, env_id: str, variant: str) -> None:
-    out = tmp_path / "runs"
-    flags = ["--set", "n_envs=4", "--set", "n_steps=32", "--set", "n_epochs=2", "--eval-episodes", "3"]
-    rc = main(
-        [
-            "train",
-            env_id,
-            "--variant",
-            variant,
-            "--seeds",
-            "0",
-            "--timesteps",
-            "256",
-            "--device",
-            DEVICE,
-            "--out",
-            str(out),
-            "--metrics-every",
-            "1",
-            "--capacity-every",
-            "1",
-            "--no-progress",
-            *flags,
-        ]
-    )
-    assert rc == 0
-    (results,) = out.rglob("results.json")
-    res = json.loads(results.read_text())
-    assert res["hardware"]["device"].startswith(DEVICE)
-    keys = set(res["metrics"])
+    flags = "--capacity-every 1 --set n_envs=4 --set n_steps=32 --set n_epochs=2 --eval-episodes 3"
+    keys = set(_train_on_device(tmp_path, env_id, variant, flags)["metrics"])
     for key in ("capacity/actor_kl", "interference/mean_offdiag", "repr/actor/pca_rank", "trust/frac_above"):
         assert key in keys, (key, sorted(keys))
 
 
 def test_cnn_ppo_on_atari_on_the_device(tmp_path: Path) -> None:
     pytest.importorskip("ale_py")
-    out = tmp_path / "runs"
-    rc = main(
-        [
-            "train",
-            "rayenvs/Atari-Phoenix-v0",
-            "--variant",
-            "pfo-last",
-            "--seeds",
-            "0",
-            "--timesteps",
-            "256",
-            "--device",
-            DEVICE,
-            "--out",
-            str(out),
-            "--metrics-every",
-            "1",
-            "--no-progress",
-            "--eval-episodes",
-            "1",
-            "--set",
-            "n_envs=2",
-            "--set",
-            "n_steps=64",
-            "--set",
-            "n_epochs=1",
-            "--set",
-            "batch_size=64",
-        ]
-    )
-    assert rc == 0
-    (results,) = out.rglob("results.json")
-    assert json.loads(results.read_text())["hardware"]["device"].startswith(DEVICE)
+    flags = "--eval-episodes 1 --set n_envs=2 --set n_steps=64 --set n_epochs=1 --set batch_size=64"
+    res = _train_on_device(tmp_path, "rayenvs/Atari-Phoenix-v0", "pfo-last", flags)
+    assert "repr/actor/pca_rank" in res["metrics"]  # the CNN's penultimate features
 
 
 def test_td_interference_measures_on_the_device() -> None:
