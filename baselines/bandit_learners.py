@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from baselines.devices import resolve_device
+
 MODES = ("on-policy", "tabular", "separate", "uniform", "supervised", "mixed")
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 OPTIMIZERS = ("sgd", "adam")
@@ -97,18 +99,6 @@ def _check_range(name: str, value: float, lo: float, hi: float, lo_open: bool, h
         lb = "(" if lo_open else "["
         rb = ")" if hi_open else "]"
         raise ValueError(f"{name}={value!r} is outside the allowed range {lb}{lo}, {hi}{rb}")
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device; use 'cpu', 'cuda[:i]' or 'auto'") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} requested but CUDA is not available; use 'cpu' or 'auto'")
-    return dev
 
 
 def initial_performance(
@@ -300,6 +290,18 @@ class _SeedLastLinear:
         self._allocate(J_out)
         self._views()
         self.refresh()
+
+    @staticmethod
+    def renorm_period(kind: str, num_contexts: int, lr: float, optimizer: str) -> int:
+        """Updates between max-shifts so logits drift at most ``_MAX_LOGIT_DRIFT`` (every update under Adam).
+
+        Under SGD one update moves a logit by at most lr (1 + K) with a shared bias, 2 lr with separate
+        networks, lr for a table.
+        """
+        if optimizer != "sgd":
+            return 1
+        drift = lr * {"shared": num_contexts + 1, "separate": 2, "table": 1}[kind]
+        return max(1, min(_SYNC_EVERY, int(_MAX_LOGIT_DRIFT / drift)))
 
     def _allocate(self, J_out: torch.Tensor | None = None) -> None:
         K, n, S = self.L.shape
@@ -675,7 +677,7 @@ def train_bandit(
     )
     if dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r} is not one of {tuple(DTYPES)}")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     K, n, S = num_contexts, num_arms, num_seeds
     stop = float(K - 0.1) if stop_at is None else float(stop_at)
     max_updates = max_samples // K
@@ -688,9 +690,7 @@ def train_bandit(
 
     lin = None
     if policy.linear:
-        # updates move a logit by at most lr * (1 + K) (shared bias), 2 lr (separate) or lr (table) under SGD
-        drift = lr * {"shared": K + 1, "separate": 2, "table": 1}[policy.kind]
-        renorm = 1 if optimizer != "sgd" else max(1, min(_SYNC_EVERY, int(_MAX_LOGIT_DRIFT / drift)))
+        renorm = _SeedLastLinear.renorm_period(policy.kind, K, lr, optimizer)
         J_out = torch.empty((K, S), dtype=DTYPES[dtype], device=dev)
         lin = _SeedLastLinear(policy.kind, policy.params, renorm, J_out)
         policy.params = []  # lin owns the parameters; interference() hands seed-major copies to policy

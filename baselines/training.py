@@ -453,23 +453,9 @@ def _check_positive(name: str, value: int | None, allow_none: bool = True) -> No
 
 def check_device(device: str) -> None:
     """Refuse a device torch cannot parse or this machine lacks, before anything is built."""
-    import torch
+    from baselines.devices import resolve_device
 
-    if device == "auto":
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device (use auto, cpu, cuda or cuda:N)") from exc
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but CUDA is not available here; use --device cpu or auto")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r}: this machine has {torch.cuda.device_count()} CUDA device(s)"
-            )
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={device!r} but MPS is not available here")
+    resolve_device(device)
 
 
 def run_training(

@@ -19,14 +19,9 @@ import time
 import torch
 
 import rayenvs  # noqa: F401  (registers the ids)
+from baselines.devices import resolve_device
 
 FRAMESKIP = 3
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def ppo_atari_fps(env_id: str, steps: int, device: str, metrics: bool, n_envs: int = 8) -> float:
@@ -81,7 +76,7 @@ def main() -> None:
     parser.add_argument("--bandit-seeds", type=int, default=65_536)
     parser.add_argument("--bandit-updates", type=int, default=300)
     args = parser.parse_args()
-    device = _device(args.device)
+    device = str(resolve_device(args.device))
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "none"
     print(f"machine: {platform.platform()}, {torch.get_num_threads()} torch threads, device {device} ({gpu}), "
           f"torch {torch.__version__}")
