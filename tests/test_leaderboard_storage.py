@@ -36,6 +36,8 @@ def _worker(board: str, bundle_json: list[str], barrier) -> list[str]:
 
 
 PG_URL = os.environ.get("RAYENVS_TEST_POSTGRES_URL")
+if not PG_URL and os.environ.get("RAYENVS_REQUIRE_POSTGRES") == "1":  # .ci/run starts a server: never skip there
+    raise RuntimeError("RAYENVS_REQUIRE_POSTGRES=1 but RAYENVS_TEST_POSTGRES_URL is not set")
 needs_postgres = pytest.mark.skipif(
     not PG_URL, reason="set RAYENVS_TEST_POSTGRES_URL=postgresql+psycopg://... to run against PostgreSQL"
 )
