@@ -1,10 +1,10 @@
 """The ``rayenvs`` console script: the composition root that gathers every package's subcommands.
 
 Each package contributes subcommands through a module with ``register(subparsers) -> None`` listed in
-:data:`COMMAND_MODULES`. They are imported by name here, and only this entry point does so: the env core never
-imports ``wrappers``, ``baselines`` or ``leaderboard``. The application-layer modules beside this one
-(``rayenvs.sweep_command``, ``rayenvs.quickstart``) compose all packages and, like this one, import them only
-inside their handlers. ``register`` must stay cheap (argparse only); heavy
+:data:`COMMAND_MODULES` as strings, imported by name only when the parser is built: this file has no import
+statement of an upper layer, so the env core never imports ``wrappers``, ``baselines`` or ``leaderboard``
+(import-linter checks it). Commands that compose several packages live in the highest layer they use
+(``leaderboard.submit_runs``, ``leaderboard.quickstart``). ``register`` must stay cheap (argparse only); heavy
 imports (torch, SB3) happen inside the handlers, so ``rayenvs list`` starts fast.
 """
 
@@ -17,18 +17,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rayenvs.validation import CLIError  # re-exported: command handlers raise it
+
+__all__ = ["CLIError", "COMMAND_MODULES", "build_parser", "main", "rollout_random"]
+
 COMMAND_MODULES: tuple[str, ...] = (
-    "baselines.train_cli",  # rayenvs train
-    "baselines.analyze_cli",  # rayenvs analyze
-    "baselines.reproduce_cli",  # rayenvs reproduce
+    "baselines.cli.train",  # rayenvs train
+    "baselines.cli.analyze",  # rayenvs analyze
+    "baselines.cli.reproduce",  # rayenvs reproduce
     "leaderboard.cli",  # rayenvs submit, rayenvs leaderboard ...
-    "rayenvs.sweep_command",  # rayenvs sweep (application layer: may submit to the leaderboard)
-    "rayenvs.quickstart",  # rayenvs quickstart (application layer)
+    "leaderboard.submit_runs",  # rayenvs sweep (runs baselines.cli.sweep, then may submit)
+    "leaderboard.quickstart",  # rayenvs quickstart (composes baselines and leaderboard)
 )
-
-
-class CLIError(Exception):
-    """A user error: printed as one line and exit code 2, without a traceback."""
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -95,8 +95,9 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    if args.episodes < 1:
-        raise CLIError(f"--episodes {args.episodes} must be >= 1")
+    from rayenvs.validation import check_int
+
+    check_int("--episodes", args.episodes)
     res = rollout_random(args.env_id, args.episodes, args.seed, _parse_kwargs(args.kwarg))
     table = Table(title=f"{args.env_id}: uniform-random policy, {args.episodes} episodes, seed {args.seed}")
     table.add_column("component")

@@ -14,16 +14,16 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import NatureCNN
 
-import baselines.ppo as ppo_module
-from baselines.pfo import PreactivationRecorder, pfo_loss, preactivation_layers
-from baselines.policies import (
+import baselines.ppo.rayppo as ppo_module
+from baselines.ppo.pfo import PreactivationRecorder, pfo_loss, preactivation_layers
+from baselines.ppo.policies import (
     SharedTrunkExtractor,
     TanhNormalDistribution,
     actor_critic_parameters,
     actor_modules,
 )
-from baselines.ppo import RayPPO
-from baselines.variants import VARIANT_NAMES, build_model, canonical_variant, parse_variant
+from baselines.ppo.rayppo import RayPPO
+from baselines.ppo.variants import VARIANT_NAMES, build_model, canonical_variant, parse_variant
 
 SMALL = {"n_steps": 32, "batch_size": 16, "n_epochs": 2}
 

@@ -14,10 +14,15 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 import rayenvs  # noqa: F401
-from baselines.callbacks import evaluate_components
-from baselines.config import apply_overrides, parse_policy_kwargs, parse_yaml, resolve_config, select_blocks
-from baselines.results import RunResult
-from baselines.training import (
+from baselines.training.callbacks import evaluate_components
+from baselines.training.config import (
+    apply_overrides,
+    parse_policy_kwargs,
+    parse_yaml,
+    resolve_config,
+    select_blocks,
+)
+from baselines.training.loop import (
     CHECKPOINT_DIR,
     EVAL_SEED,
     GymnasiumVecEnvAdapter,
@@ -27,6 +32,7 @@ from baselines.training import (
     run_training,
     split_infos,
 )
+from baselines.training.results import RunResult
 
 BANDIT = "rayenvs/Bandit-K2n2-v0"
 ROOMS = "rayenvs/MultiRoom-R2-v0"
@@ -131,8 +137,8 @@ def test_component_returns_logged_in_progress_csv(bandit_run: Path) -> None:
 def test_curves_png_and_policy_weights_reproduce_final_eval(bandit_run: Path) -> None:
     from safetensors.torch import load_file
 
-    from baselines.config import split_config
-    from baselines.variants import build_model
+    from baselines.ppo.variants import build_model
+    from baselines.training.config import split_config
 
     assert (bandit_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = RunResult.load(bandit_run)
@@ -307,7 +313,7 @@ def test_config_layers_and_parsing(tmp_path: Path) -> None:
         resolve_config(BANDIT, tmp_path / "missing.yaml")
     for family in ("bandit", "multiroom", "glimpse", "atari", "mujoco"):
         raw = yaml.safe_load(
-            (Path(__file__).parents[1] / "baselines" / "configs" / f"{family}.yaml").read_text()
+            (Path(__file__).parents[1] / "baselines" / "training" / "configs" / f"{family}.yaml").read_text()
         )
         assert "default" in raw and "policy" in raw["default"]
 
@@ -382,7 +388,7 @@ def test_eval_env_seeds_match_single_envs() -> None:
 def test_component_returns_callback_raw_returns_presence_and_cap() -> None:
     from types import SimpleNamespace
 
-    from baselines.callbacks import ComponentReturnsCallback
+    from baselines.training.callbacks import ComponentReturnsCallback
 
     logged: dict[str, float] = {}
     cb = ComponentReturnsCallback(("a", "b"), episodes_per_rollout=2)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from baselines.results import RunResult
+from baselines.training.results import RunResult
 from rayenvs.atomic import atomic_write
 
 

@@ -37,10 +37,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from baselines.config import load_yaml_file
-from baselines.results import RESULTS_FILE, RunResult
-from baselines.training import run_dir_for
-from baselines.training import sanitise as _slug
+from baselines.training.config import load_yaml_file
+from baselines.training.loop import run_dir_for
+from baselines.training.loop import sanitise as _slug
+from baselines.training.results import RESULTS_FILE, RunResult
 from rayenvs.atomic import atomic_write_json
 from rayenvs.registration import env_info
 
@@ -113,7 +113,7 @@ class SweepSpec(BaseModel):
     @model_validator(mode="after")
     def _variants_fit_algo(self) -> SweepSpec:
         if self.algo == "bandit":
-            from baselines.bandit_learners import MODES
+            from baselines.bandit.learners import MODES
 
             bad = [v for v in self.variants if v not in MODES]
             if bad:
@@ -122,7 +122,7 @@ class SweepSpec(BaseModel):
             if not_bandit:
                 raise ValueError(f"algo 'bandit' needs bandit envs, got {not_bandit}")
         else:
-            from baselines.variants import parse_variant
+            from baselines.ppo.variants import parse_variant
 
             for v in self.variants:
                 parse_variant(v)
@@ -213,14 +213,14 @@ def execute_job(job: Job, root: str, threads: int | None = None) -> str:
 
         torch.set_num_threads(max(1, int(threads)))
     if job.algo == "bandit":
-        from baselines.bandit_runs import run_bandit_job
+        from baselines.bandit.runs import run_bandit_job
 
         run_bandit_job(job.env_id, job.variant, list(job.seeds), [Path(d) for d in job.run_dirs],
                        max_samples=job.timesteps, device=job.device, **job.overrides)
     else:
-        from baselines.config import resolve_config
-        from baselines.metrics import metrics_callback_for
-        from baselines.training import run_training
+        from baselines.diagnostics.metrics import metrics_callback_for
+        from baselines.training.config import resolve_config
+        from baselines.training.loop import run_training
 
         config = resolve_config(job.env_id, overrides=job.overrides, timesteps=job.timesteps)
         metrics = metrics_callback_for(config, job.metrics_every, seed=job.seeds[0])

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from baselines.devices import resolve_device
+from baselines.common.devices import resolve_device
 
 MODES = ("on-policy", "tabular", "separate", "uniform", "supervised", "mixed")
 ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}

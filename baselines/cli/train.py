@@ -111,9 +111,9 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import rayenvs  # noqa: F401 - registers the ids
-    from baselines.config import resolve_config
-    from baselines.training import check_device, holds_run, run_dir_for
-    from baselines.variants import canonical_variant
+    from baselines.ppo.variants import canonical_variant
+    from baselines.training.config import resolve_config
+    from baselines.training.loop import check_device, holds_run, run_dir_for
     from rayenvs.paths import runs_dir
     from rayenvs.registration import env_info
 
@@ -139,7 +139,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from baselines.results import RunResult
+    from baselines.training.results import RunResult
 
     table = Table(title=f"{args.env_id}  {variant}")
     for col in ("seed", "steps", "final eval return", "wall time (s)", "run directory"):
@@ -160,8 +160,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path) -> Path:
-    from baselines.metrics import metrics_callback_for
-    from baselines.training import run_training
+    from baselines.diagnostics.metrics import metrics_callback_for
+    from baselines.training.loop import run_training
 
     metrics = metrics_callback_for(args.resolved_config, args.metrics_every, args.capacity_every, seed=seed)
 

@@ -3,7 +3,7 @@
 A run's hyperparameters are resolved in layers, each overriding the previous one key by key (nested dicts such
 as ``policy_kwargs`` are merged recursively):
 
-1. ``baselines/configs/<family>.yaml``: its ``default`` block, then the block named by the exact env id;
+1. ``baselines/training/configs/<family>.yaml``: its ``default`` block, then the block named by the exact env id;
 2. the user's ``--config FILE.yaml``, either in the same rl-zoo3 layout (``default`` and env-id blocks) or a
    flat mapping of keys;
 3. ``--set key=value`` items, values parsed as YAML, dotted keys for nested values
@@ -32,7 +32,7 @@ import yaml
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_BLOCK = "default"
 
-#: Keys that configure the run rather than the model: what :func:`baselines.training.run_training` consumes.
+#: Keys that configure the run rather than the model: what :func:`baselines.training.loop.run_training` consumes.
 RUN_KEYS: dict[str, str] = {
     "n_envs": "number of parallel training envs",
     "n_timesteps": "training budget in env steps (the CLI's --timesteps overrides it)",
@@ -233,8 +233,8 @@ def apply_overrides(
 
 
 def model_keys() -> frozenset[str]:
-    """Hyperparameter keys :func:`baselines.variants.build_model` accepts (PPO's and RayPPO's own)."""
-    from baselines.variants import PPO_KEYS, RAY_KEYS
+    """Hyperparameter keys :func:`baselines.ppo.variants.build_model` accepts (PPO's and RayPPO's own)."""
+    from baselines.ppo.variants import PPO_KEYS, RAY_KEYS
 
     return frozenset(PPO_KEYS | RAY_KEYS)
 

@@ -1,15 +1,15 @@
 """Representation and trust-region diagnostics of Moalla et al. (2024): pure metrics and an SB3 callback.
 
 The pure functions take arrays/tensors and are exact on closed forms; :class:`RepresentationMetricsCallback`
-wires them to an SB3 actor-critic agent (keys documented in :mod:`baselines.metrics.callback`).
+wires them to an SB3 actor-critic agent (keys documented in :mod:`baselines.diagnostics.metrics.callback`).
 """
 
-from baselines.metrics.callback import RepresentationMetricsCallback, metrics_callback_for
-from baselines.metrics.capacity import CapacityBudget, CapacityTarget, clone_policy, kl_divergence
-from baselines.metrics.capture import Capture, activation_rule, capture
-from baselines.metrics.neurons import dead_units, mean_norm
-from baselines.metrics.policy_stats import distribution_parameters, mean_entropy, policy_variance
-from baselines.metrics.rank import (
+from baselines.diagnostics.metrics.callback import RepresentationMetricsCallback, metrics_callback_for
+from baselines.diagnostics.metrics.capacity import CapacityBudget, CapacityTarget, clone_policy, kl_divergence
+from baselines.diagnostics.metrics.capture import Capture, activation_rule, capture
+from baselines.diagnostics.metrics.neurons import dead_units, mean_norm
+from baselines.diagnostics.metrics.policy_stats import distribution_parameters, mean_entropy, policy_variance
+from baselines.diagnostics.metrics.rank import (
     approximate_rank,
     effective_rank,
     feature_rank,
@@ -18,7 +18,7 @@ from baselines.metrics.rank import (
     singular_values,
     srank,
 )
-from baselines.metrics.trust_region import ratio_stats
+from baselines.diagnostics.metrics.trust_region import ratio_stats
 
 __all__ = [
     "CapacityBudget",

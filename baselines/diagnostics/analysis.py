@@ -1,15 +1,15 @@
 """Post-hoc diagnostics of finished runs: plateaus on the total and per-component curves, and collapse.
 
-Reads a ``results.json`` (:class:`baselines.results.RunResult`) and produces one JSON-ready dict:
+Reads a ``results.json`` (:class:`baselines.training.results.RunResult`) and produces one JSON-ready dict:
 
-- plateaus (:func:`baselines.plateaus.detect_plateaus`) on the evaluation curve's mean total return, with
+- plateaus (:func:`baselines.diagnostics.plateaus.detect_plateaus`) on the evaluation curve's mean total return, with
   ``optimum`` = the catalog's ``optimal_return`` (and the component curves, so each plateau says which
   components improved or regressed: winner-take-all stages), and on each component's mean return (episodes where the
   component was absent count as 0) with ``optimum = optimal_return / K``. That is exact where every component
   is worth the same share of the optimum: uniform contexts of the bandits, random-start MultiRoom (each room
   is the start in 1/K of the episodes) and Seq MultiRoom (each room's reward is 1 of K). For ids outside the
   catalog (e.g. plain Gymnasium ids) the optimum is the curve's observed maximum (``optimum_source``).
-- collapse (:func:`baselines.collapse.detect_collapse`) on the mean total return with the actor's
+- collapse (:func:`baselines.diagnostics.collapse.detect_collapse`) on the mean total return with the actor's
   ``repr/actor/pca_rank`` and ``repr/actor/dead_frac`` from ``metrics`` when present, and the range
   ``optimal_return - random_return`` from the catalog when known.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines.collapse import CollapseParams, detect_collapse
-from baselines.results import RESULTS_FILE, Curve, RunResult
+from baselines.diagnostics.collapse import CollapseParams, detect_collapse
+from baselines.training.results import RESULTS_FILE, Curve, RunResult
 from rayenvs.atomic import atomic_write_json
 
 ANALYSIS_FILE = "analysis.json"
@@ -57,7 +57,7 @@ def _plateaus(
     steps: list[int], values: np.ndarray, optimum: float, component_values: np.ndarray | None = None
 ) -> dict[str, Any]:
     """Plateau report of one curve; NaN points dropped, repeated steps averaged (the detector needs them unique)."""
-    from baselines.plateaus import detect_plateaus
+    from baselines.diagnostics.plateaus import detect_plateaus
 
     s = np.asarray(steps, dtype=np.int64)
     keep = np.isfinite(values)

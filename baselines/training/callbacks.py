@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from baselines.results import Curve
+from baselines.training.results import Curve
 from rayenvs.contract import COMPONENT_PRESENT, COMPONENT_RETURNS
 
 RAW_RETURN = "raw_return"

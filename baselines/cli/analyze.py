@@ -17,7 +17,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from baselines.analysis import ANALYSIS_FILE, analyze_path, find_results
+    from baselines.diagnostics.analysis import ANALYSIS_FILE, analyze_path, find_results
 
     paths = find_results(args.run_dirs)
     out_dir = Path(args.out) if args.out else None

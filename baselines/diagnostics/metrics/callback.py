@@ -7,7 +7,7 @@ value is written with ``self.logger.record`` (TensorBoard / CSV) and appended to
 Keys (ROLE is ``actor`` or ``critic``; computed on up to ``max_samples`` states of the rollout buffer):
 
 - ``repr/ROLE/effective_rank``, ``pca_rank``, ``srank``, ``feature_rank``, ``pytorch_rank``: ranks of the
-  penultimate features (see :mod:`baselines.metrics.rank`);
+  penultimate features (see :mod:`baselines.diagnostics.metrics.rank`);
 - ``repr/ROLE/dead_count``, ``dead_frac``: dead penultimate units (ReLU: exactly 0 on every sample; otherwise
   the tanh rule, std < 0.001);
 - ``repr/ROLE/feature_norm``, ``preact_norm``: mean per-sample L2 norm of the penultimate post- and
@@ -16,10 +16,10 @@ Keys (ROLE is ``actor`` or ``critic``; computed on up to ``max_samples`` states 
 - ``trust/ratio_above``, ``trust/ratio_below``, ``trust/excess_ratio``, ``trust/frac_above``,
   ``trust/frac_below``: ratios pi_new / pi_old of the measured rollout's samples after its update phase
   (logged at the next rollout start, or at the end of training), eps = the algorithm's clip range;
-- ``capacity/actor_kl``, ``capacity/critic_mse``: capacity loss (:mod:`baselines.metrics.capacity`), every
+- ``capacity/actor_kl``, ``capacity/critic_mse``: capacity loss (:mod:`baselines.diagnostics.metrics.capacity`), every
   ``capacity_every_n`` rollouts, against targets snapshotted at the first rollout;
 - ``interference/mean_offdiag``, ``interference/rho_i_j``: per-component policy-gradient interference
-  (:mod:`baselines.interference`), when the env follows the component contract (``info["component"]``).
+  (:mod:`baselines.diagnostics.interference`), when the env follows the component contract (``info["component"]``).
 
 Cadence: metrics on rollouts 0, N, 2N, ... (N = ``every_n_rollouts``). The defaults (N = 1, capacity every 25
 rollouts, 1024 samples) cost well under 10% of PPO's training time (benchmarks/metrics_overhead.py).
@@ -35,13 +35,17 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
-from baselines.interference import component_policy_gradients, interference_logs, interference_matrix
-from baselines.metrics.capacity import CapacityBudget, CapacityTarget
-from baselines.metrics.capture import activation_rule, capture
-from baselines.metrics.neurons import dead_units, mean_norm
-from baselines.metrics.policy_stats import mean_entropy, policy_variance
-from baselines.metrics.rank import rank_metrics
-from baselines.metrics.trust_region import ratio_stats
+from baselines.diagnostics.interference import (
+    component_policy_gradients,
+    interference_logs,
+    interference_matrix,
+)
+from baselines.diagnostics.metrics.capacity import CapacityBudget, CapacityTarget
+from baselines.diagnostics.metrics.capture import activation_rule, capture
+from baselines.diagnostics.metrics.neurons import dead_units, mean_norm
+from baselines.diagnostics.metrics.policy_stats import mean_entropy, policy_variance
+from baselines.diagnostics.metrics.rank import rank_metrics
+from baselines.diagnostics.metrics.trust_region import ratio_stats
 from rayenvs.contract import COMPONENT, NO_COMPONENT
 
 

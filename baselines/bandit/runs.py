@@ -1,6 +1,6 @@
 """Bandit-learner runs as run directories: the batched learner's output in the common results.json format.
 
-One call learns every seed of one (bandit id, mode) at once with :func:`baselines.bandit_learners.train_bandit`
+One call learns every seed of one (bandit id, mode) at once with :func:`baselines.bandit.learners.train_bandit`
 and writes one run directory per seed, so sweeps, ``rayenvs analyze`` and the leaderboard treat bandit
 learners like any other algorithm. Seeds are columns of one batch: seed ``s`` at position ``i`` of the
 sorted seed list is column ``i`` of a batch drawn with generator seed ``min(seeds)``; the batch is recorded
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from baselines.bandit_learners import train_bandit
-from baselines.results import Curve, RunResult, hardware_info, library_versions
+from baselines.bandit.learners import train_bandit
+from baselines.training.results import Curve, RunResult, hardware_info, library_versions
 from rayenvs.registration import env_info
 
 ALGO = "reinforce"

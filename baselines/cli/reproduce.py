@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import argparse
 
-EXPERIMENTS = ("ray-bandit", "ppo-collapse")  # kept equal to baselines.reproduce.EXPERIMENTS (cheap import)
+from baselines.experiments import EXPERIMENTS  # names and module strings only: a cheap import
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    from baselines.reproduce import REPORT_FILE, reproduce
+    from baselines.experiments import reproduce
+    from baselines.experiments.report import REPORT_FILE
+    from rayenvs.validation import check_int
 
-    if args.seeds is not None and args.seeds < 1:
-        raise ValueError(f"--seeds {args.seeds} must be >= 1")
+    check_int("--seeds", args.seeds, allow_none=True)
     kwargs = {
         "out_dir": args.out,
         "quick": args.quick,
@@ -48,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Writes PNG figures, report.md and summary.json into --out."
         ),
     )
-    p.add_argument("experiment", choices=EXPERIMENTS, help="which reproduction to run")
+    p.add_argument("experiment", choices=list(EXPERIMENTS), help="which reproduction to run")
     p.add_argument(
         "--quick", action="store_true", help="a small configuration that finishes in minutes on a CPU"
     )

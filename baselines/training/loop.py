@@ -4,7 +4,7 @@
 (``<out>/<env>/<variant>/seed_<s>/``, see :func:`run_dir_for`) ends with
 
 ``config.yaml``          the resolved hyperparameters (also inside results.json)
-``results.json``         :class:`baselines.results.RunResult`: eval and train curves, metrics, versions, ...
+``results.json``         :class:`baselines.training.results.RunResult`: eval and train curves, metrics, versions, ...
 ``curves.png``           total and per-component learning curves
 ``policy.safetensors``   the final ``model.policy.state_dict()`` (no pickle), for the leaderboard's verification
 ``progress.csv``, ``events.out.tfevents.*``   SB3's CSV and TensorBoard logs
@@ -453,7 +453,7 @@ def _check_positive(name: str, value: int | None, allow_none: bool = True) -> No
 
 def check_device(device: str) -> None:
     """Refuse a device torch cannot parse or this machine lacks, before anything is built."""
-    from baselines.devices import resolve_device
+    from baselines.common.devices import resolve_device
 
     resolve_device(device)
 
@@ -491,16 +491,16 @@ def run_training(
     from stable_baselines3.common.callbacks import CallbackList
 
     import rayenvs  # noqa: F401 - registers the ids
-    from baselines.callbacks import (
+    from baselines.ppo.variants import build_model, canonical_variant
+    from baselines.training.callbacks import (
         CheckpointCallback,
         ComponentEvalCallback,
         ComponentReturnsCallback,
         evaluate_components,
     )
-    from baselines.config import dump_config, resolve_config, split_config
-    from baselines.plots import plot_curves
-    from baselines.results import RunResult, hardware_info, library_versions
-    from baselines.variants import build_model, canonical_variant
+    from baselines.training.config import dump_config, resolve_config, split_config
+    from baselines.training.plots import plot_curves
+    from baselines.training.results import RunResult, hardware_info, library_versions
     from rayenvs.paths import runs_dir
     from rayenvs.registration import env_info
 

@@ -2,7 +2,7 @@
 
 Interventions (all off by default): the PFO loss on the actor's pre-activations (``pfo="last"|"all"``,
 optionally on the critic), resetting Adam after every update phase (``adam_reset``), Adam betas through
-``policy_kwargs["optimizer_kwargs"]``, and a shared actor-critic trunk (:mod:`baselines.policies`).
+``policy_kwargs["optimizer_kwargs"]``, and a shared actor-critic trunk (:mod:`baselines.ppo.policies`).
 
 ``settings="sb3"`` keeps every SB3 default: with all interventions off, training is bit-for-bit the same as
 ``stable_baselines3.PPO`` (same ops in the same order, no extra RNG draws). ``settings="paper"`` applies the
@@ -28,7 +28,7 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch.nn import functional as F
 
-from baselines.pfo import (
+from baselines.ppo.pfo import (
     INDEXED_BUFFERS,
     PFO_LOGGED_THRESHOLD,
     PFO_MODES,
@@ -36,7 +36,7 @@ from baselines.pfo import (
     pfo_loss,
     preactivation_layers,
 )
-from baselines.policies import TanhNormalPolicy, actor_critic_parameters, actor_modules, critic_modules
+from baselines.ppo.policies import TanhNormalPolicy, actor_critic_parameters, actor_modules, critic_modules
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ It shows the whole instrument on a budget of a few minutes on 2 CPU cores:
 4. submission of every configuration to the local leaderboard (and a static HTML export of it);
 5. plots and a short ``report.md``, and a printout of where to look.
 
-Application layer (see :mod:`rayenvs.cli`): it composes ``baselines`` and ``leaderboard``, imported only when
+Top layer (registered by :mod:`rayenvs.cli`): it composes ``baselines`` and ``leaderboard``, imported only when
 the command runs. Re-running resumes: finished runs are skipped and duplicates are not re-submitted.
 """
 
@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    from rayenvs.cli import CLIError
+    from rayenvs.validation import CLIError
 
     if args.seeds < 3:
         raise CLIError(f"--seeds {args.seeds} must be >= 3 (the leaderboard needs 3 seeds per entry)")
@@ -86,7 +86,7 @@ def run_quickstart(
     from rich.console import Console
     from tqdm.auto import tqdm
 
-    from baselines.sweep import SweepSpec, run_sweep
+    from baselines.sweeps.sweep import SweepSpec, run_sweep
 
     console = console or Console()
     start = time.perf_counter()
@@ -100,7 +100,7 @@ def run_quickstart(
                     eval_episodes=20)
     reports = []
     for spec, what in ((bandit, "bandit learners"), (ppo, "PPO on MultiRoom-R4")):
-        from baselines.sweep import expand
+        from baselines.sweeps.sweep import expand
 
         total = len(expand(spec, runs))
         with tqdm(total=total, desc=f"quickstart: {what}", unit="job") as bar:
@@ -127,8 +127,8 @@ def run_quickstart(
 
 
 def _analyze(run_dirs: list[Path]) -> list[dict[str, Any]]:
-    from baselines.analysis import analyze_path
-    from baselines.results import RESULTS_FILE, RunResult
+    from baselines.diagnostics.analysis import analyze_path
+    from baselines.training.results import RESULTS_FILE, RunResult
 
     out = []
     for d in run_dirs:
@@ -140,7 +140,7 @@ def _analyze(run_dirs: list[Path]) -> list[dict[str, Any]]:
 
 
 def _submit(run_dirs: list[Path], board: str | None, console: Any) -> list[int]:
-    from rayenvs.sweep_command import submit_groups
+    from leaderboard.submit_runs import submit_groups
 
     return submit_groups(run_dirs, board, "quickstart", console)
 
@@ -160,7 +160,7 @@ def _export(board: str | None, out: Path) -> Path:
 def _load_groups(run_dirs: list[Path]) -> dict[tuple[str, str], list]:
     from collections import defaultdict
 
-    from baselines.results import RunResult
+    from baselines.training.results import RunResult
 
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for d in run_dirs:
@@ -242,7 +242,7 @@ def _report(path: Path, analyses: list[dict[str, Any]], entries: list[int], plot
         "## Bandit learners (ray interference)",
         "",
         "A plateau is a stretch of slow progress away from both the start and the optimum "
-        "(`baselines.plateaus`). On-policy REINFORCE with a shared bias is expected to plateau; the ablations "
+        "(`baselines.diagnostics.plateaus`). On-policy REINFORCE with a shared bias is expected to plateau; the ablations "
         "(tabular, uniform behaviour, supervised) are not (Schaul et al. 2019).",
         "",
         "| env | mode | seeds | samples used (median) | final J/K (mean) | plateaus per run (mean) |",

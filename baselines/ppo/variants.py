@@ -12,7 +12,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from baselines.ppo import RayPPO
+    from baselines.ppo.rayppo import RayPPO
 
 VARIANT_NAMES: tuple[str, ...] = (
     "baseline",
@@ -121,7 +121,7 @@ def _resolve_optimizer(value: Any) -> Any:
 def _resolve_extractor(name: str) -> Any:
     from stable_baselines3.common import torch_layers
 
-    from baselines import policies
+    from baselines.ppo import policies
 
     known = {
         "NatureCNN": torch_layers.NatureCNN,
@@ -171,15 +171,15 @@ def build_model(
     tensorboard_log: str | None = None,
     verbose: int = 0,
 ) -> RayPPO:
-    """Build a :class:`~baselines.ppo.RayPPO` for ``env`` with ``hyperparams`` plus the variant's interventions.
+    """Build a :class:`~baselines.ppo.rayppo.RayPPO` for ``env`` with ``hyperparams`` plus the variant's interventions.
 
     ``hyperparams`` holds rl-zoo3-style PPO keys and RayPPO's ``settings``/``pfo_coef``/``pfo_critic``; the
     variant decides ``pfo``, ``adam_reset``, the Adam betas and whether actor and critic share their trunk.
     Without "shared-trunk", image policies get separate actor and critic networks as in the paper (SB3's
     CnnPolicy would share its CNN by default).
     """
-    from baselines.policies import shared_trunk_kwargs
-    from baselines.ppo import RayPPO
+    from baselines.ppo.policies import shared_trunk_kwargs
+    from baselines.ppo.rayppo import RayPPO
 
     names = parse_variant(variant)
     hp = dict(hyperparams)

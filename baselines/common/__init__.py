@@ -1,0 +1,2 @@
+"""Helpers shared by several ``baselines`` subpackages (devices).
+"""
