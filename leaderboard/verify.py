@@ -54,7 +54,7 @@ def split_bundle_config(bundle: Bundle) -> tuple[dict[str, Any], dict[str, Any]]
 def build_policy_model(bundle: Bundle, seed: int, weights: bytes | None, device: str = "cpu") -> Any:
     """Rebuild the model of one seed from the bundle (as training builds it) and load its weights strictly."""
     from baselines.ppo.variants import build_model
-    from baselines.training.loop import make_train_env
+    from baselines.training.vec_env import make_train_env
 
     run, hyper = split_bundle_config(bundle)
     env = make_train_env(bundle.env_id, 1, run.get("env_kwargs"))
@@ -72,7 +72,8 @@ def build_policy_model(bundle: Bundle, seed: int, weights: bytes | None, device:
 def evaluate_episodes(model: Any, bundle: Bundle, episodes: int, seed: int | None = None) -> np.ndarray:
     """Returns of ``episodes`` fixed evaluation episodes (env seeds ``seed + i``, default training's)."""
     from baselines.training.callbacks import evaluate_components
-    from baselines.training.loop import EVAL_SEED, make_vector_env
+    from baselines.training.loop import EVAL_SEED
+    from baselines.training.vec_env import make_vector_env
 
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be >= 1")

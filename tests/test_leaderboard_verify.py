@@ -14,8 +14,9 @@ import pytest
 from safetensors.torch import save_file
 
 from baselines.training.callbacks import evaluate_components
-from baselines.training.loop import EVAL_SEED, make_vector_env
+from baselines.training.loop import EVAL_SEED
 from baselines.training.results import Curve, RunResult
+from baselines.training.vec_env import make_vector_env
 from leaderboard.bundle import build_bundle
 from leaderboard.schema import Bundle
 from leaderboard.storage import Store

@@ -15,6 +15,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 import rayenvs  # noqa: F401
 from baselines.training.callbacks import evaluate_components
+from baselines.training.checkpoints import CHECKPOINT_DIR, load_checkpoint_state
 from baselines.training.config import (
     apply_overrides,
     parse_policy_kwargs,
@@ -22,17 +23,9 @@ from baselines.training.config import (
     resolve_config,
     select_blocks,
 )
-from baselines.training.loop import (
-    CHECKPOINT_DIR,
-    EVAL_SEED,
-    GymnasiumVecEnvAdapter,
-    load_checkpoint_state,
-    make_train_env,
-    make_vector_env,
-    run_training,
-    split_infos,
-)
+from baselines.training.loop import EVAL_SEED, run_training
 from baselines.training.results import RunResult
+from baselines.training.vec_env import GymnasiumVecEnvAdapter, make_train_env, make_vector_env, split_infos
 
 BANDIT = "rayenvs/Bandit-K2n2-v0"
 ROOMS = "rayenvs/MultiRoom-R2-v0"

@@ -6,8 +6,8 @@ from rayenvs.exports import lazy_exports
 
 _EXPORTS = {
     "run_training": "baselines.training.loop",
-    "make_train_env": "baselines.training.loop",
-    "make_vector_env": "baselines.training.loop",
+    "make_train_env": "baselines.training.vec_env",
+    "make_vector_env": "baselines.training.vec_env",
     "run_dir_for": "baselines.training.loop",
     "resolve_config": "baselines.training.config",
     "split_config": "baselines.training.config",

@@ -27,30 +27,33 @@ SB3's own ``time/iterations``, ``time/fps`` and ``time/time_elapsed`` count from
 
 from __future__ import annotations
 
-import json
-import math
 import re
 import shutil
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from stable_baselines3.common.logger import CSVOutputFormat, Logger, TensorBoardOutputFormat
-from stable_baselines3.common.vec_env import VecEnv, VecMonitor
-
+from baselines.training.checkpoints import (
+    CHECKPOINT_DIR,
+    PROGRESS_FILE,
+    _history_state,
+    _json_ep_info,
+    collect_metrics,
+    load_checkpoint_state,
+    logger_pending,
+    make_logger,
+    restore_checkpoint,
+    restore_logger_pending,
+    save_checkpoint,
+)
+from baselines.training.vec_env import component_names_of, make_train_env, make_vector_env
 from rayenvs.atomic import atomic_write, atomic_write_text
 
 EVAL_SEED = 1_000_000
-CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_STATE = "checkpoint.json"
 CONFIG_FILE = "config.yaml"
 CURVES_FILE = "curves.png"
 POLICY_FILE = "policy.safetensors"
-PROGRESS_FILE = "progress.csv"
-CHECKPOINT_FORMAT = 1
 #: Evaluations and checkpoints per run when their cadence is not given.
 DEFAULT_EVALS_PER_RUN = 20
 DEFAULT_CHECKPOINTS_PER_RUN = 10
@@ -70,331 +73,11 @@ def run_dir_for(out_dir: str | Path, env_id: str, variant: str, seed: int) -> Pa
 # Gymnasium vector env -> SB3 VecEnv
 
 
-def _per_env(value: Any) -> list[Any]:
-    """One entry per env: Python scalars for 1-D numeric arrays, rows of a private copy for N-D ones (the
-    env may overwrite its own buffers next step), the objects themselves for object arrays."""
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            return list(value)
-        return value.tolist() if value.ndim == 1 else list(value.copy())
-    return list(value)
-
-
-def split_infos(infos: Mapping[str, Any], num_envs: int) -> list[dict[str, Any]]:
-    """Gymnasium's batched infos (arrays plus ``_key`` masks, nested dicts) as SB3's list of per-env dicts."""
-    out: list[dict[str, Any]] = [{} for _ in range(num_envs)]
-    for key, value in infos.items():
-        if key.startswith("_"):
-            continue
-        mask = infos.get(f"_{key}")
-        idx = np.flatnonzero(mask).tolist() if mask is not None else range(num_envs)
-        items = split_infos(value, num_envs) if isinstance(value, Mapping) else _per_env(value)
-        for i in idx:
-            out[i][key] = items[i]
-    return out
-
-
-def _copy_obs(obs: Any) -> Any:
-    if isinstance(obs, Mapping):
-        return {k: np.array(v, copy=True) for k, v in obs.items()}
-    return np.array(obs, copy=True)
-
-
-class GymnasiumVecEnvAdapter(VecEnv):
-    """Present a ``gymnasium.vector.VectorEnv`` with SAME_STEP autoreset as an SB3 ``VecEnv``.
-
-    SB3 wants a list of per-env info dicts where an ending env's dict is its *terminal* step's info plus
-    ``terminal_observation`` and ``TimeLimit.truncated`` (used to bootstrap truncated episodes). Gymnasium's
-    SAME_STEP mode returns the next episode's first observation and puts the terminal step's obs and info in
-    ``final_obs`` / ``final_info``; this adapter moves them where SB3 looks and keeps the reset info in
-    ``reset_infos``. Observations are copied because native vector envs may reuse their buffers, which SB3's
-    ``_last_obs`` would otherwise alias. ``env_method`` / ``get_attr`` act on the vector env as a whole.
-    """
-
-    def __init__(self, venv: Any) -> None:
-        from gymnasium.vector import AutoresetMode
-
-        mode = venv.metadata.get("autoreset_mode")
-        if mode not in (AutoresetMode.SAME_STEP, AutoresetMode.SAME_STEP.value):
-            raise ValueError(f"GymnasiumVecEnvAdapter needs SAME_STEP autoreset, got autoreset_mode={mode!r}")
-        self.venv = venv
-        self._actions: np.ndarray | None = None
-        super().__init__(venv.num_envs, venv.single_observation_space, venv.single_action_space)
-
-    def reset(self) -> Any:
-        seed = self._seeds[0]
-        options = self._options[0] or None
-        obs, infos = self.venv.reset(seed=seed, options=options)
-        self.reset_infos = split_infos(infos, self.num_envs)
-        self._reset_seeds()
-        self._reset_options()
-        return _copy_obs(obs)
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self) -> tuple[Any, np.ndarray, np.ndarray, list[dict[str, Any]]]:
-        obs, rewards, terminated, truncated, infos = self.venv.step(self._actions)
-        terminated = np.asarray(terminated, dtype=bool)
-        truncated = np.asarray(truncated, dtype=bool)
-        dones = terminated | truncated
-        current = {
-            k: v
-            for k, v in infos.items()
-            if k not in ("final_obs", "_final_obs", "final_info", "_final_info")
-        }
-        per_env = split_infos(current, self.num_envs)
-        if dones.any():
-            finals = split_infos(infos.get("final_info", {}), self.num_envs)
-            final_obs = infos.get("final_obs")
-            for i in np.flatnonzero(dones):
-                self.reset_infos[i] = per_env[i]
-                info = finals[i]
-                info["terminal_observation"] = _copy_obs(final_obs[i]) if final_obs is not None else None
-                per_env[i] = info
-        for i in range(self.num_envs):
-            per_env[i]["TimeLimit.truncated"] = bool(truncated[i] and not terminated[i])
-        return _copy_obs(obs), np.asarray(rewards, dtype=np.float32), dones, per_env
-
-    def close(self) -> None:
-        self.venv.close()
-
-    def _count(self, indices: Any) -> int:
-        return len(list(self._get_indices(indices)))
-
-    def get_attr(self, attr_name: str, indices: Any = None) -> list[Any]:
-        return [getattr(self.venv, attr_name)] * self._count(indices)
-
-    def set_attr(self, attr_name: str, value: Any, indices: Any = None) -> None:
-        setattr(self.venv, attr_name, value)
-
-    def env_method(
-        self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any
-    ) -> list[Any]:
-        result = getattr(self.venv, method_name)(*method_args, **method_kwargs)
-        return [result] * self._count(indices)
-
-    def env_is_wrapped(self, wrapper_class: type, indices: Any = None) -> list[bool]:
-        return [False] * self._count(indices)
-
-    def get_images(self) -> Sequence[np.ndarray | None]:
-        return [None] * self.num_envs
-
-
-def make_vector_env(env_id: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> Any:
-    """A Gymnasium vector env with SAME_STEP autoreset: the id's native one when it has a vector entry point,
-    else ``SyncVectorEnv`` over single envs."""
-    import gymnasium as gym
-    from gymnasium.vector import AutoresetMode
-
-    from rayenvs.registration import env_info
-
-    kwargs = dict(env_kwargs or {})
-    if env_info(env_id).vector_entry_point is not None:
-        return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
-    return gym.make_vec(
-        env_id,
-        num_envs=num_envs,
-        vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
-        **kwargs,
-    )
-
-
-def make_train_env(env_id: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> VecEnv:
-    """The SB3 training env: vector env -> adapter -> VecMonitor (episode stats for ``rollout/ep_rew_mean``)."""
-    return VecMonitor(GymnasiumVecEnvAdapter(make_vector_env(env_id, num_envs, env_kwargs)))
-
-
-def component_names_of(
-    venv: Any, env_id: str, env_kwargs: Mapping[str, Any] | None = None
-) -> tuple[str, ...]:
-    """The component names of an env, read from the vector env or, failing that, from one single env."""
-    names = getattr(venv, "component_names", None)
-    if names is None and hasattr(venv, "envs"):
-        names = getattr(venv.envs[0].unwrapped, "component_names", None)
-    if names is None:
-        import gymnasium as gym
-
-        env = gym.make(env_id, **dict(env_kwargs or {}))
-        names = getattr(env.unwrapped, "component_names", None)
-        env.close()
-    if not names:
-        raise ValueError(
-            f"{env_id} has no component_names: it does not follow the rayenvs component contract"
-        )
-    return tuple(str(n) for n in names)
-
 
 # --------------------------------------------------------------------------------------------------------
 # Logging that survives a resume
 
 
-def _csv_step(header: list[str], line: str) -> float | None:
-    import csv
-
-    try:
-        col = header.index("time/total_timesteps")
-        row = next(csv.reader([line]))
-        return float(row[col])
-    except (ValueError, IndexError, StopIteration):
-        return None
-
-
-def truncate_progress_csv(path: Path, step: int) -> list[str]:
-    """Drop the rows of SB3's progress.csv logged after env step ``step``; return the header's keys."""
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    if not lines:
-        return []
-    header = lines[0].rstrip("\n").split(",")
-    kept = [lines[0]]
-    for line in lines[1:]:
-        s = _csv_step(header, line)
-        if s is None or s <= step:
-            kept.append(line if line.endswith("\n") else line + "\n")
-    atomic_write_text(path, "".join(kept))
-    return header
-
-
-class ResumableCSVOutputFormat(CSVOutputFormat):
-    """SB3's CSV writer, but on resume it keeps the rows up to the checkpoint step and appends after them."""
-
-    def __init__(self, filename: str | Path, resume_step: int | None = None) -> None:
-        path = Path(filename)
-        if resume_step is None or not path.exists():
-            super().__init__(str(path))
-            return
-        keys = truncate_progress_csv(path, resume_step)
-        self.file = open(path, "r+", encoding="utf-8")  # noqa: SIM115 - closed by close()
-        self.file.seek(0, 2)
-        self.keys = [k for k in keys if k]
-        self.separator = ","
-        self.quotechar = '"'
-
-
-class ResumableTensorBoardOutputFormat(TensorBoardOutputFormat):
-    """SB3's TensorBoard writer with ``purge_step``: TensorBoard hides the events an interrupted process wrote
-    after the checkpoint it resumes from."""
-
-    def __init__(self, folder: str | Path, purge_step: int | None = None) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writer = SummaryWriter(log_dir=str(folder), purge_step=purge_step)
-        self._is_closed = False
-
-
-def make_logger(run_dir: Path, resume_step: int | None = None) -> Logger:
-    """An SB3 logger writing progress.csv and TensorBoard events into ``run_dir``."""
-    formats = [
-        ResumableCSVOutputFormat(run_dir / PROGRESS_FILE, resume_step),
-        ResumableTensorBoardOutputFormat(run_dir, None if resume_step is None else resume_step + 1),
-    ]
-    return Logger(folder=str(run_dir), output_formats=formats)
-
-
-def _finite_or_none(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def logger_pending(logger: Logger) -> dict[str, Any]:
-    """The values recorded but not yet dumped (numbers only; non-finite ones as None)."""
-    values = {}
-    for key, value in logger.name_to_value.items():
-        if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            values[key] = _finite_or_none(value)
-    excluded = {k: list(v) if v else None for k, v in logger.name_to_excluded.items() if k in values}
-    return {"values": values, "excluded": excluded}
-
-
-def restore_logger_pending(logger: Logger, pending: Mapping[str, Any]) -> None:
-    for key, value in pending.get("values", {}).items():
-        exclude = pending.get("excluded", {}).get(key)
-        logger.record(
-            key, float("nan") if value is None else value, exclude=tuple(exclude) if exclude else None
-        )
-
-
-# --------------------------------------------------------------------------------------------------------
-# Checkpoints
-
-
-def load_checkpoint_state(run_dir: str | Path) -> dict[str, Any] | None:
-    """The latest checkpoint's state of a run directory, or None when it has none."""
-    path = Path(run_dir) / CHECKPOINT_DIR / CHECKPOINT_STATE
-    if not path.is_file():
-        return None
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"corrupt checkpoint state {path}: {exc}") from exc
-    if state.get("format") != CHECKPOINT_FORMAT or not (path.parent / state.get("model_file", "")).is_file():
-        raise ValueError(f"checkpoint {path} is unreadable (format {state.get('format')!r} or missing model)")
-    return state
-
-
-def save_checkpoint(run_dir: Path, model: Any, state: dict[str, Any]) -> Path:
-    """Write ``model_<step>.zip`` then ``checkpoint.json`` pointing at it (both atomic), then drop older zips:
-    a crash at any point leaves a consistent latest checkpoint."""
-    ckdir = run_dir / CHECKPOINT_DIR
-    name = f"model_{model.num_timesteps}.zip"
-    atomic_write(ckdir / name, lambda f: model.save(f), binary=True)
-    full = dict(state, format=CHECKPOINT_FORMAT, model_file=name, num_timesteps=int(model.num_timesteps))
-    full["n_updates"] = int(getattr(model, "_n_updates", 0))
-    # compact JSON: the C encoder is ~10x faster than the indenting one on long curves
-    atomic_write_text(ckdir / CHECKPOINT_STATE, json.dumps(full, separators=(",", ":"), allow_nan=False))
-    for old in ckdir.glob("model_*.zip"):
-        if old.name != name:
-            old.unlink()
-    return ckdir / name
-
-
-def restore_checkpoint(
-    run_dir: Path, state: Mapping[str, Any], model: Any, seed: int, device: str, extras: Sequence[Any]
-) -> None:
-    """Put a freshly built model (and the extra callbacks' histories) back to a checkpoint's state.
-
-    The env and the global RNGs are reseeded from (seed, step): replaying the run's initial seed would
-    repeat its first episodes."""
-    step = int(state["num_timesteps"])
-    model.set_parameters(str(run_dir / CHECKPOINT_DIR / state["model_file"]), exact_match=True, device=device)
-    model.num_timesteps = step
-    model._n_updates = int(state.get("n_updates", 0))
-    model.set_random_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0] % (2**31)))
-    window = getattr(model, "_stats_window_size", 100)
-    model.ep_info_buffer = deque(state.get("ep_info_buffer", []), maxlen=window)
-    model.ep_success_buffer = deque(maxlen=window)
-    for cb, hist in zip(extras, state.get("extra_histories", []), strict=False):
-        if hist is not None and isinstance(getattr(cb, "history", None), dict):
-            for key, pts in hist.items():
-                restored = [(int(s), float("nan") if v is None else float(v)) for s, v in pts]
-                cb.history.setdefault(key, [])[:0] = restored
-
-
-def _history_state(history: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
-    return {str(k): [[int(s), _finite_or_none(v)] for s, v in pts] for k, pts in history.items()}
-
-
-def collect_metrics(callbacks: Iterable[Any]) -> dict[str, list[tuple[int, float]]]:
-    """Merge the ``history`` of every callback that has one; non-finite values are dropped (JSON has no NaN)."""
-    out: dict[str, list[tuple[int, float]]] = {}
-    for cb in callbacks:
-        history = getattr(cb, "history", None)
-        if not isinstance(history, Mapping):
-            continue
-        for key, pts in history.items():
-            clean = [(int(s), float(v)) for s, v in pts if _finite_or_none(v) is not None]
-            out.setdefault(str(key), []).extend(clean)
-    for pts in out.values():
-        pts.sort(key=lambda p: p[0])
-    return out
-
-
-def _json_ep_info(buffer: Iterable[Mapping[str, Any]] | None) -> list[dict[str, float]]:
-    return [{k: float(v) for k, v in ep.items() if _finite_or_none(v) is not None} for ep in (buffer or [])]
 
 
 # --------------------------------------------------------------------------------------------------------
