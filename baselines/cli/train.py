@@ -23,7 +23,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("env_id", help="a registered rayenvs id, e.g. rayenvs/Bandit-K2n2-v0 (see `rayenvs list`)")
-    p.add_argument("--algo", default="ppo", choices=["ppo"], help="learning algorithm (default: ppo)")
     p.add_argument(
         "--variant",
         default="baseline",

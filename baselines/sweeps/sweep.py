@@ -44,7 +44,6 @@ from baselines.training.results import RESULTS_FILE, RunResult
 from rayenvs.atomic import atomic_write_json
 from rayenvs.registration import env_info
 
-ALGOS = ("ppo", "bandit")
 COMPLETIONS_LOG = "completions.log"
 STATE_FILE = "sweep.json"
 

@@ -29,9 +29,8 @@ MIN_ROOM_SIZE = 2
 DEFAULT_ROOM_SIZE = 5
 DEFAULT_NUM_ROOMS = 2
 
-# Action -> (dx, dy); y grows downwards (row index), as in the rendered grid.
+# Actions move by (dx, dy) = up (0, -1), down (0, 1), left (-1, 0), right (1, 0); y grows downwards (row index).
 ACTION_NAMES = ("up", "down", "left", "right")
-_DELTAS = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]], dtype=np.int64)
 
 
 def default_max_episode_steps(num_rooms: int, room_size: int, start: str) -> int:
