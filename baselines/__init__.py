@@ -18,6 +18,7 @@ from rayenvs.exports import lazy_exports
 _EXPORTS = {
     "RayPPO": "baselines.ppo.rayppo",
     "build_model": "baselines.ppo.variants",
+    "BanditConfig": "baselines.bandit.learners",
     "BanditResult": "baselines.bandit.learners",
     "train_bandit": "baselines.bandit.learners",
     "run_training": "baselines.training.loop",

@@ -331,3 +331,21 @@ def test_device_staged_log_keeps_every_row(monkeypatch: pytest.MonkeyPatch) -> N
         log.append(r)
     want = torch.stack(rows[:5] + rows[7:]).numpy()
     np.testing.assert_array_equal(log.rows(), want)
+
+
+def test_bandit_config_is_the_single_source_of_truth() -> None:
+    import dataclasses
+
+    from baselines.bandit.learners import BanditConfig
+
+    cfg = BanditConfig(2, 2, "tabular", 8, max_samples=400, seed=3, hidden=[])
+    assert cfg.hidden == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1.0  # type: ignore[misc]
+    by_config = train_bandit(config=cfg)
+    by_fields = train_bandit(2, 2, "tabular", 8, max_samples=400, seed=3)
+    np.testing.assert_array_equal(by_config.J, by_fields.J)
+    with pytest.raises(TypeError, match="either config= or"):
+        train_bandit(2, config=cfg)
+    with pytest.raises(ValueError, match=r"num_seeds=0 must be an integer >= 1"):
+        BanditConfig(2, 2, "tabular", 0)

@@ -5,6 +5,7 @@ directories (``run_bandit_job``) and the exact two-context dynamics (``dynamics`
 from rayenvs.exports import lazy_exports
 
 _EXPORTS = {
+    "BanditConfig": "baselines.bandit.learners",
     "BanditResult": "baselines.bandit.learners",
     "train_bandit": "baselines.bandit.learners",
     "initial_performance": "baselines.bandit.learners",

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -50,8 +50,12 @@ from baselines.bandit.row_log import _RowLog
 from baselines.bandit.updates import _Optimizer, _reward_weights, _Uniforms
 from baselines.common.devices import resolve_device
 
-MODES = ("on-policy", "tabular", "separate", "uniform", "supervised", "mixed")
-OPTIMIZERS = ("sgd", "adam")
+Mode = Literal["on-policy", "tabular", "separate", "uniform", "supervised", "mixed"]
+Optimizer = Literal["sgd", "adam"]
+DType = Literal["float64", "float32"]
+Activation = Literal["relu", "tanh"]
+MODES: tuple[str, ...] = get_args(Mode)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _J_CAP = 0.99
 
@@ -152,127 +156,116 @@ def _interference(policy: _BatchedPolicy) -> torch.Tensor:
     return G @ G.transpose(1, 2)
 
 
-def _validate(
-    num_contexts: int,
-    num_arms: int,
-    mode: str,
-    num_seeds: int,
-    lr: float,
-    max_samples: int,
-    init_performance: float,
-    mix_prob: float,
-    hidden: tuple[int, ...],
-    activation: str,
-    optimizer: str,
-    log_every: int,
-    stop_at: float | None,
-) -> None:
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not one of {MODES}")
-    if not isinstance(num_contexts, int) or num_contexts < 1:
-        raise ValueError(f"num_contexts={num_contexts!r} must be an integer >= 1")
-    if not isinstance(num_arms, int) or num_arms < max(2, num_contexts):
-        raise ValueError(f"num_arms={num_arms!r} must be an integer >= max(2, num_contexts={num_contexts})")
-    if not isinstance(num_seeds, int) or num_seeds < 1:
-        raise ValueError(f"num_seeds={num_seeds!r} must be an integer >= 1")
-    _check_range("lr", lr, 0.0, math.inf, True, True)
-    if not isinstance(max_samples, int) or max_samples < num_contexts:
-        raise ValueError(f"max_samples={max_samples!r} must be an integer >= num_contexts={num_contexts}")
-    _check_range("init_performance", init_performance, 0.0, _J_CAP, True, True)
-    _check_range("mix_prob", mix_prob, 0.0, 1.0, False, False)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation={activation!r} is not one of {tuple(ACTIVATIONS)}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer={optimizer!r} is not one of {OPTIMIZERS}")
-    if any(not isinstance(h, int) or h < 1 for h in hidden):
-        raise ValueError(f"hidden={hidden!r} must be a tuple of integers >= 1")
-    if hidden and mode == "tabular":
-        raise ValueError(
-            f"hidden={hidden!r} is not allowed with mode='tabular' (a table has no hidden layers)"
-        )
-    if hidden and num_contexts > hidden[-1] + 1:
-        raise ValueError(
-            f"hidden={hidden!r}: the last hidden layer needs >= num_contexts - 1 = {num_contexts - 1} units "
-            "so the initial performance can be set exactly"
-        )
-    if not isinstance(log_every, int) or log_every < 1:
-        raise ValueError(f"log_every={log_every!r} must be an integer >= 1")
-    if stop_at is not None:
-        _check_range("stop_at", stop_at, 0.0, float(num_contexts), True, False)
-
-
-
-
-@torch.no_grad()
-def train_bandit(
-    num_contexts: int,
-    num_arms: int,
-    mode: str,
-    num_seeds: int,
-    lr: float = 0.1,
-    max_samples: int = 100_000,
-    init_performance: float = 0.1,
-    device: str = "cpu",
-    seed: int = 0,
-    mix_prob: float = 0.1,
-    hidden: tuple[int, ...] = (),
-    activation: str = "relu",
-    optimizer: str = "sgd",
-    track_interference: bool = False,
-    log_every: int = 1,
-    stop_at: float | None = None,
-    progress: bool = False,
-    dtype: str = "float64",
-) -> BanditResult:
-    """Train ``num_seeds`` independent learners on the K x n bandit at once and record exact ``J_k``.
+@dataclass(frozen=True)
+class BanditConfig:
+    """Everything one :func:`train_bandit` call learns with: the single source of truth, checked on creation.
 
     Each seed stops when ``sum_k J_k >= stop_at`` (default ``K - 0.1``, the paper's criterion) or when it has
-    used ``max_samples`` samples (``K`` per update); stopped seeds are frozen. ``J`` is logged every
-    ``log_every`` updates (plus the initial and the final state); memory is ``rows * seeds * K * 8`` bytes.
-    ``mix_prob`` is only used by ``mode='mixed'``. ``device='auto'`` picks CUDA when available. ``dtype``
-    'float32' halves memory (and is faster at K = n = 8) but cannot resolve per-update changes below ~1e-7
+    used ``max_samples`` samples (``K`` per update). ``mix_prob`` is only used by ``mode='mixed'``.
+    ``device='auto'`` picks CUDA when available; ``dtype='float32'`` halves memory (see :func:`train_bandit`).
+    """
+
+    num_contexts: int
+    num_arms: int
+    mode: Mode
+    num_seeds: int
+    lr: float = 0.1
+    max_samples: int = 100_000
+    init_performance: float = 0.1
+    device: str = "cpu"
+    seed: int = 0
+    mix_prob: float = 0.1
+    hidden: tuple[int, ...] = ()
+    activation: Activation = "relu"
+    optimizer: Optimizer = "sgd"
+    track_interference: bool = False
+    log_every: int = 1
+    stop_at: float | None = None
+    progress: bool = False
+    dtype: DType = "float64"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from YAML or JSON is fine
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} is not one of {MODES}")
+        if not isinstance(self.num_contexts, int) or self.num_contexts < 1:
+            raise ValueError(f"num_contexts={self.num_contexts!r} must be an integer >= 1")
+        if not isinstance(self.num_arms, int) or self.num_arms < max(2, self.num_contexts):
+            raise ValueError(
+                f"num_arms={self.num_arms!r} must be an integer >= max(2, num_contexts={self.num_contexts})"
+            )
+        if not isinstance(self.num_seeds, int) or self.num_seeds < 1:
+            raise ValueError(f"num_seeds={self.num_seeds!r} must be an integer >= 1")
+        _check_range("lr", self.lr, 0.0, math.inf, True, True)
+        if not isinstance(self.max_samples, int) or self.max_samples < self.num_contexts:
+            raise ValueError(
+                f"max_samples={self.max_samples!r} must be an integer >= num_contexts={self.num_contexts}"
+            )
+        _check_range("init_performance", self.init_performance, 0.0, _J_CAP, True, True)
+        _check_range("mix_prob", self.mix_prob, 0.0, 1.0, False, False)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} is not one of {tuple(ACTIVATIONS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is not one of {OPTIMIZERS}")
+        if any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise ValueError(f"hidden={self.hidden!r} must be a tuple of integers >= 1")
+        if self.hidden and self.mode == "tabular":
+            raise ValueError(
+                f"hidden={self.hidden!r} is not allowed with mode='tabular' (a table has no hidden layers)"
+            )
+        if self.hidden and self.num_contexts > self.hidden[-1] + 1:
+            raise ValueError(
+                f"hidden={self.hidden!r}: the last hidden layer needs >= num_contexts - 1 = {self.num_contexts - 1} "
+                "units "
+                "so the initial performance can be set exactly"
+            )
+        if not isinstance(self.log_every, int) or self.log_every < 1:
+            raise ValueError(f"log_every={self.log_every!r} must be an integer >= 1")
+        if self.stop_at is not None:
+            _check_range("stop_at", self.stop_at, 0.0, float(self.num_contexts), True, False)
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype={self.dtype!r} is not one of {tuple(DTYPES)}")
+
+
+def train_bandit(*args: Any, config: BanditConfig | None = None, **kwargs: Any) -> BanditResult:
+    """Train ``num_seeds`` independent learners on the K x n bandit at once and record exact ``J_k``.
+
+    Pass a :class:`BanditConfig` as ``config``, or its fields as arguments (``train_bandit(K, n, mode, seeds,
+    lr=...)``), which build one. Stopped seeds are frozen. ``J`` is logged every ``log_every`` updates (plus
+    the initial and the final state); memory is ``rows * seeds * K * 8`` bytes. ``dtype='float32'`` halves memory (and is faster at K = n = 8) but cannot resolve per-update changes below ~1e-7
     near J_k = 1, i.e. the flattest plateaus; initialisation is always done in float64, and rewards are drawn
     with float64 uniforms. Linear policies run with the seed axis last (see ``_SeedLastLinear``); they agree
     with the plain seed-major computation (``(onehot - pi) * r`` per context on ``W`` and ``b``) to rounding,
     and draw the same rewards from the same uniforms. On CPU the uniforms come from numpy's PCG64 seeded with
     ``seed + 1``, on CUDA from torch's generator, so the two devices give different (equally valid) runs.
     """
-    hidden = tuple(hidden)
-    _validate(
-        num_contexts,
-        num_arms,
-        mode,
-        num_seeds,
-        lr,
-        max_samples,
-        init_performance,
-        mix_prob,
-        hidden,
-        activation,
-        optimizer,
-        log_every,
-        stop_at,
-    )
-    if dtype not in DTYPES:
-        raise ValueError(f"dtype={dtype!r} is not one of {tuple(DTYPES)}")
-    dev = resolve_device(device)
-    K, n, S = num_contexts, num_arms, num_seeds
-    stop = float(K - 0.1) if stop_at is None else float(stop_at)
-    max_updates = max_samples // K
+    if config is None:
+        config = BanditConfig(*args, **kwargs)
+    elif args or kwargs:
+        raise TypeError("train_bandit takes either config= or BanditConfig's fields, not both")
+    return _train(config)
 
-    init_gen = torch.Generator().manual_seed(seed)
-    J0 = initial_performance(S, K, init_performance, init_gen)
-    policy = _init_policy(mode, J0, n, hidden, activation, init_gen)
-    policy.params = [p.to(device=dev, dtype=DTYPES[dtype]) for p in policy.params]
-    uniforms = _Uniforms(seed + 1, dev)
+
+@torch.no_grad()
+def _train(cfg: BanditConfig) -> BanditResult:
+    dev = resolve_device(cfg.device)
+    K, n, S = cfg.num_contexts, cfg.num_arms, cfg.num_seeds
+    stop = float(K - 0.1) if cfg.stop_at is None else float(cfg.stop_at)
+    max_updates = cfg.max_samples // K
+
+    init_gen = torch.Generator().manual_seed(cfg.seed)
+    J0 = initial_performance(S, K, cfg.init_performance, init_gen)
+    policy = _init_policy(cfg.mode, J0, n, cfg.hidden, cfg.activation, init_gen)
+    policy.params = [p.to(device=dev, dtype=DTYPES[cfg.dtype]) for p in policy.params]
+    uniforms = _Uniforms(cfg.seed + 1, dev)
 
     lin = None
     if policy.linear:
-        renorm = _SeedLastLinear.renorm_period(policy.kind, K, lr, optimizer)
-        J_out = torch.empty((K, S), dtype=DTYPES[dtype], device=dev)
+        renorm = _SeedLastLinear.renorm_period(policy.kind, K, cfg.lr, cfg.optimizer)
+        J_out = torch.empty((K, S), dtype=DTYPES[cfg.dtype], device=dev)
         lin = _SeedLastLinear(policy.kind, policy.params, renorm, J_out)
         policy.params = []  # lin owns the parameters; interference() hands seed-major copies to policy
-    opt = _Optimizer(optimizer, lr, lin.params if lin else policy.params, seed_last=lin is not None)
+    opt = _Optimizer(cfg.optimizer, cfg.lr, lin.params if lin else policy.params, seed_last=lin is not None)
     idx = torch.arange(S, device=dev)  # full-batch index of each row still in the working batch
     compacted = False  # whether seeds were dropped from the working batch (then idx is not the identity)
     mlp_probs = None if lin else _softmax(policy.logits())
@@ -295,17 +288,17 @@ def train_bandit(
     stop_update[solved] = 0
     active = ~solved
     active_w = active.to(J_full.dtype)  # the same mask as weights: one multiply per update, no cast
-    max_rows = max_updates // log_every + 2
+    max_rows = max_updates // cfg.log_every + 2
     log_J = _RowLog(J_full, max_rows)
     rows_u = [0]
-    rho_full = interference() if track_interference else None
+    rho_full = interference() if cfg.track_interference else None
     log_rho = _RowLog(rho_full, max_rows) if rho_full is not None else None
 
     bar = None
-    if progress:
+    if cfg.progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=max_updates, desc=f"bandit {mode} K={K} n={n}", unit="upd")
+        bar = tqdm(total=max_updates, desc=f"bandit {cfg.mode} K={K} n={n}", unit="upd")
 
     update = 0
     while update < max_updates:
@@ -324,7 +317,7 @@ def train_bandit(
                 idx, active, active_w = idx[keep], active[keep], active_w[keep]
                 J_work = J_work[:, keep]
                 sample = tuple(torch.empty_like(x[:, keep]) for x in sample)  # contiguous for numpy's out=
-        w = _reward_weights(mode, J_work, active_w, mix_prob, n, uniforms, sample)
+        w = _reward_weights(cfg.mode, J_work, active_w, cfg.mix_prob, n, uniforms, sample)
         if lin:
             lin.apply_reinforce(w, opt, active)
             lin.refresh(active_w)
@@ -356,7 +349,7 @@ def train_bandit(
             solved |= newly_solved
         active ^= finished  # finished is a subset of active
         active_w.masked_fill_(finished, 0.0)
-        logged = update % log_every == 0 or update == max_updates
+        logged = update % cfg.log_every == 0 or update == max_updates
         if rho_full is not None and (logged or bool(finished.any())):
             rho_full[idx] = interference()  # also on stopping, so frozen seeds keep their final rho
         if logged:
@@ -390,20 +383,20 @@ def train_bandit(
     config = {
         "num_contexts": K,
         "num_arms": n,
-        "mode": mode,
+        "mode": cfg.mode,
         "num_seeds": S,
-        "lr": lr,
-        "max_samples": max_samples,
-        "init_performance": init_performance,
-        "seed": seed,
-        "mix_prob": mix_prob,
-        "hidden": list(hidden),
-        "activation": activation,
-        "optimizer": optimizer,
-        "log_every": log_every,
+        "lr": cfg.lr,
+        "max_samples": cfg.max_samples,
+        "init_performance": cfg.init_performance,
+        "seed": cfg.seed,
+        "mix_prob": cfg.mix_prob,
+        "hidden": list(cfg.hidden),
+        "activation": cfg.activation,
+        "optimizer": cfg.optimizer,
+        "log_every": cfg.log_every,
         "stop_at": stop,
         "device": str(dev),
-        "dtype": dtype,
+        "dtype": cfg.dtype,
     }
     return BanditResult(
         J=J_rows,
