@@ -22,6 +22,7 @@ _EXPORTS = {
     "BanditResult": "baselines.bandit.learners",
     "train_bandit": "baselines.bandit.learners",
     "run_training": "baselines.training.loop",
+    "TrainingConfig": "baselines.training.loop",
     "resolve_config": "baselines.training.config",
     "RunResult": "baselines.training.results",
     "Curve": "baselines.training.results",

@@ -412,3 +412,20 @@ def test_component_returns_callback_raw_returns_presence_and_cap() -> None:
     cb.locals = {"dones": np.array([True]), "infos": [{"component_rewards": np.zeros(2)}]}
     with pytest.raises(ValueError, match="does not follow the rayenvs component contract"):
         cb.on_step()
+
+
+def test_training_config_is_checked_on_creation_and_frozen(tmp_path: Path) -> None:
+    import dataclasses
+
+    from baselines import TrainingConfig
+
+    cfg = TrainingConfig(BANDIT, timesteps=256, out_dir=tmp_path / "out", progress=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"eval_freq=0 must be an integer >= 1 or None"):
+        TrainingConfig(BANDIT, eval_freq=0)
+    with pytest.raises(ValueError, match=r"seed=True must be an integer >= 0"):
+        TrainingConfig(BANDIT, seed=True)
+    with pytest.raises(TypeError, match="either config= or"):
+        run_training(BANDIT, config=cfg)
+    assert not (tmp_path / "out").exists()

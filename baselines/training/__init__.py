@@ -6,6 +6,7 @@ from rayenvs.exports import lazy_exports
 
 _EXPORTS = {
     "run_training": "baselines.training.loop",
+    "TrainingConfig": "baselines.training.loop",
     "make_train_env": "baselines.training.vec_env",
     "make_vector_env": "baselines.training.vec_env",
     "run_dir_for": "baselines.training.loop",

@@ -31,6 +31,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from baselines.training.checkpoints import (
 )
 from baselines.training.vec_env import component_names_of, make_train_env, make_vector_env
 from rayenvs.atomic import atomic_write, atomic_write_text
+from rayenvs.validation import check_int, check_seed
 
 EVAL_SEED = 1_000_000
 CONFIG_FILE = "config.yaml"
@@ -127,13 +129,6 @@ def _check_same_run(
         raise ValueError(f"cannot resume {rdir}: its run differs in {mismatch} from this one")
 
 
-def _check_positive(name: str, value: int | None, allow_none: bool = True) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r} must be an integer >= 1" + (" or None" if allow_none else ""))
-
-
 def check_device(device: str) -> None:
     """Refuse a device torch cannot parse or this machine lacks, before anything is built."""
     from baselines.common.devices import resolve_device
@@ -141,36 +136,57 @@ def check_device(device: str) -> None:
     resolve_device(device)
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """One PPO run, as :func:`run_training` takes it: the single source of truth, checked on creation.
+
+    ``overrides`` are ``--set`` strings or a mapping of (dotted) keys to values; ``timesteps`` overrides the
+    config's ``n_timesteps``. ``eval_freq`` / ``checkpoint_freq`` default to 1/20 and 1/10 of the budget.
+    ``run_dir`` overrides the ``out_dir/<env>/<variant>/seed_<s>`` layout.
+    """
+
+    env_id: str
+    variant: str = "baseline"
+    seed: int = 0
+    timesteps: int | None = None
+    out_dir: str | Path | None = None
+    config_path: str | Path | None = None
+    overrides: Mapping[str, Any] | Iterable[str] | None = None
+    device: str = "auto"
+    eval_freq: int | None = None
+    eval_episodes: int = 10
+    checkpoint_freq: int | None = None
+    resume: bool = False
+    progress: bool = True
+    run_dir: str | Path | None = None
+    n_envs: int | None = None
+    eval_deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
+        check_int("eval_episodes", self.eval_episodes)
+        check_int("eval_freq", self.eval_freq, allow_none=True)
+        check_int("checkpoint_freq", self.checkpoint_freq, allow_none=True)
+
+
 def run_training(
-    env_id: str,
-    variant: str = "baseline",
-    seed: int = 0,
-    timesteps: int | None = None,
-    out_dir: str | Path | None = None,
-    config_path: str | Path | None = None,
-    overrides: Mapping[str, Any] | Iterable[str] | None = None,
-    device: str = "auto",
-    eval_freq: int | None = None,
-    eval_episodes: int = 10,
-    checkpoint_freq: int | None = None,
-    resume: bool = False,
-    extra_callbacks: Sequence[Any] = (),
-    progress: bool = True,
-    run_dir: str | Path | None = None,
-    n_envs: int | None = None,
-    eval_deterministic: bool = True,
+    *args: Any, config: TrainingConfig | None = None, extra_callbacks: Sequence[Any] = (), **kwargs: Any
 ) -> Path:
     """Train one seed of ``variant`` on ``env_id`` and return its finished run directory.
 
-    Every argument is validated, the envs and the model are built, and only then is anything written, so a
-    bad argument leaves no trace. ``overrides`` are ``--set`` strings or a mapping of (dotted) keys to values;
-    ``timesteps`` overrides the config's ``n_timesteps``. ``eval_freq`` / ``checkpoint_freq`` default to
-    1/20 and 1/10 of the budget. ``run_dir`` overrides the ``out_dir/<env>/<variant>/seed_<s>`` layout.
+    Pass a :class:`TrainingConfig` as ``config``, or its fields as arguments (``run_training(env_id,
+    variant=..., seed=...)``), which build one. Every argument is validated, the envs and the model are built,
+    and only then is anything written, so a bad argument leaves no trace.
     With ``resume``, a run that finished with at least this budget is returned as is, one with a checkpoint
     continues from it, and one with neither starts over; without it an existing run directory is an error.
     Callbacks in ``extra_callbacks`` run after the evaluation; those with a ``history`` attribute
     (``{key: [(env step, value)]}``) are checkpointed and merged into results.json's ``metrics``.
     """
+    if config is None:
+        config = TrainingConfig(*args, **kwargs)
+    elif args or kwargs:
+        raise TypeError("run_training takes either config= or TrainingConfig's fields, not both")
+    cfg = config
     from stable_baselines3.common.callbacks import CallbackList
 
     import rayenvs  # noqa: F401 - registers the ids
@@ -187,28 +203,23 @@ def run_training(
     from rayenvs.paths import runs_dir
     from rayenvs.registration import env_info
 
-    env_info(env_id)
-    variant = canonical_variant(variant)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r} must be an integer >= 0")
-    _check_positive("eval_episodes", eval_episodes, allow_none=False)
-    _check_positive("eval_freq", eval_freq)
-    _check_positive("checkpoint_freq", checkpoint_freq)
-    check_device(device)
-    config = resolve_config(env_id, config_path, overrides, timesteps=timesteps, n_envs=n_envs)
-    run_settings, hyperparams = split_config(config)
-    total = int(config.get("n_timesteps", 0))
-    _check_positive("timesteps (n_timesteps)", total, allow_none=False)
+    env_info(cfg.env_id)
+    variant = canonical_variant(cfg.variant)
+    check_device(cfg.device)
+    resolved = resolve_config(cfg.env_id, cfg.config_path, cfg.overrides, timesteps=cfg.timesteps, n_envs=cfg.n_envs)
+    run_settings, hyperparams = split_config(resolved)
+    total = int(resolved.get("n_timesteps", 0))
+    check_int("timesteps (n_timesteps)", total)
     num_envs = int(run_settings.get("n_envs", 1))
     env_kwargs = dict(run_settings.get("env_kwargs") or {})
     eval_kwargs = dict(run_settings.get("eval_env_kwargs") or env_kwargs)
-    eval_freq = eval_freq or max(1, total // DEFAULT_EVALS_PER_RUN)
-    checkpoint_freq = checkpoint_freq or max(1, total // DEFAULT_CHECKPOINTS_PER_RUN)
+    eval_freq = cfg.eval_freq or max(1, total // DEFAULT_EVALS_PER_RUN)
+    checkpoint_freq = cfg.checkpoint_freq or max(1, total // DEFAULT_CHECKPOINTS_PER_RUN)
 
-    rdir = Path(run_dir) if run_dir is not None else run_dir_for(out_dir or runs_dir(), env_id, variant, seed)
+    rdir = Path(cfg.run_dir) if cfg.run_dir is not None else run_dir_for(cfg.out_dir or runs_dir(), cfg.env_id, variant, cfg.seed)
     state: dict[str, Any] | None = None
     if holds_run(rdir):
-        if not resume:
+        if not cfg.resume:
             raise ValueError(
                 f"run directory {rdir} already holds a run; resume it or choose another output directory"
             )
@@ -217,18 +228,18 @@ def run_training(
         except ValueError:
             done = None
         if done is not None and done.complete and done.total_timesteps >= total:
-            _check_same_run(rdir, done.model_dump(), env_id, variant, seed, config)
+            _check_same_run(rdir, done.model_dump(), cfg.env_id, variant, cfg.seed, resolved)
             return rdir
         state = load_checkpoint_state(rdir)
         if state is not None:
-            _check_same_run(rdir, state, env_id, variant, seed, config)
+            _check_same_run(rdir, state, cfg.env_id, variant, cfg.seed, resolved)
 
-    train_env = make_train_env(env_id, num_envs, env_kwargs)
+    train_env = make_train_env(cfg.env_id, num_envs, env_kwargs)
     eval_env = None
     try:
-        eval_env = make_vector_env(env_id, eval_episodes, eval_kwargs)
-        names = component_names_of(eval_env, env_id, eval_kwargs)
-        model = build_model(variant, train_env, hyperparams, seed=seed, device=device, verbose=0)
+        eval_env = make_vector_env(cfg.env_id, cfg.eval_episodes, eval_kwargs)
+        names = component_names_of(eval_env, cfg.env_id, eval_kwargs)
+        model = build_model(variant, train_env, hyperparams, seed=cfg.seed, device=cfg.device, verbose=0)
     except BaseException:
         train_env.close()
         if eval_env is not None:
@@ -239,16 +250,16 @@ def run_training(
     if state is None and holds_run(rdir):
         _clear_stale_outputs(rdir)
     rdir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(rdir / CONFIG_FILE, dump_config(config))
+    atomic_write_text(rdir / CONFIG_FILE, dump_config(resolved))
 
     per_rollout = int(run_settings.get("train_episodes_per_rollout", 100))
     train_cb = ComponentReturnsCallback(names, episodes_per_rollout=per_rollout)
     eval_cb = ComponentEvalCallback(
-        lambda: evaluate_components(model, eval_env, EVAL_SEED, len(names), deterministic=eval_deterministic),
+        lambda: evaluate_components(model, eval_env, EVAL_SEED, len(names), deterministic=cfg.eval_deterministic),
         names,
         eval_freq=eval_freq,
-        episodes=eval_episodes,
-        deterministic=eval_deterministic,
+        episodes=cfg.eval_episodes,
+        deterministic=cfg.eval_deterministic,
     )
     extras = list(extra_callbacks)
     wall_before = 0.0
@@ -256,10 +267,10 @@ def run_training(
 
     def snapshot() -> dict[str, Any]:
         return {
-            "env_id": env_id,
+            "env_id": cfg.env_id,
             "variant": variant,
-            "seed": seed,
-            "config": config,
+            "seed": cfg.seed,
+            "config": resolved,
             "train": train_cb.recorder.state_dict(),
             "eval": eval_cb.recorder.state_dict(),
             "extra_histories": [
@@ -274,7 +285,7 @@ def run_training(
     resume_step = None
     if state is not None:
         resume_step = int(state["num_timesteps"])
-        restore_checkpoint(rdir, state, model, seed, device, extras)
+        restore_checkpoint(rdir, state, model, cfg.seed, cfg.device, extras)
         train_cb.recorder.load_state_dict(state["train"])
         eval_cb.recorder.load_state_dict(state["eval"])
         wall_before = float(state.get("wall_time_s", 0.0))
@@ -287,11 +298,11 @@ def run_training(
 
     def result(complete: bool) -> RunResult:
         return RunResult(
-            env_id=env_id,
+            env_id=cfg.env_id,
             algo="ppo",
             variant=variant,
-            seed=seed,
-            config=config,
+            seed=cfg.seed,
+            config=resolved,
             component_names=list(names),
             total_timesteps=int(model.num_timesteps),
             eval=eval_cb.curve(),
@@ -308,7 +319,7 @@ def run_training(
             total_timesteps=max(0, total - int(model.num_timesteps)),
             callback=CallbackList([train_cb, eval_cb, *extras, ckpt_cb]),
             reset_num_timesteps=False,
-            progress_bar=progress,
+            progress_bar=cfg.progress,
         )
     except BaseException:
         if eval_cb.recorder.steps:
@@ -324,7 +335,7 @@ def run_training(
 
     res = result(complete=True)
     save_checkpoint(rdir, model, snapshot())
-    meta = {"env_id": env_id, "variant": variant, "seed": seed, "policy": type(model.policy).__name__}
+    meta = {"env_id": cfg.env_id, "variant": variant, "seed": cfg.seed, "policy": type(model.policy).__name__}
     save_policy_weights(model, rdir / POLICY_FILE, meta)
     plot_curves(res, rdir / CURVES_FILE)
     res.save(rdir)
