@@ -43,16 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    from rayenvs.validation import CLIError
+    from rayenvs.validation import check_int
 
-    if args.seeds < 3:
-        raise CLIError(f"--seeds {args.seeds} must be >= 3 (the leaderboard needs 3 seeds per entry)")
-    if args.bandit_samples < 100:
-        raise CLIError(f"--bandit-samples {args.bandit_samples} must be >= 100")
-    if args.ppo_timesteps < 1024:
-        raise CLIError(f"--ppo-timesteps {args.ppo_timesteps} must be >= 1024")
-    if args.workers is not None and args.workers < 1:
-        raise CLIError(f"--workers {args.workers} must be >= 1")
+    check_int("--seeds", args.seeds, lo=3, hint=" (the leaderboard needs 3 seeds per entry)")
+    check_int("--bandit-samples", args.bandit_samples, lo=100)
+    check_int("--ppo-timesteps", args.ppo_timesteps, lo=1024)
+    check_int("--workers", args.workers, allow_none=True)
 
 
 def _cmd_quickstart(args: argparse.Namespace) -> int:

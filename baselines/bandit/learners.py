@@ -49,6 +49,7 @@ from baselines.bandit.row_log import SYNC_EVERY as _SYNC_EVERY
 from baselines.bandit.row_log import _RowLog
 from baselines.bandit.updates import _Optimizer, _reward_weights, _Uniforms
 from baselines.common.devices import resolve_device
+from rayenvs.validation import check_int
 
 Mode = Literal["on-policy", "tabular", "separate", "uniform", "supervised", "mixed"]
 Optimizer = Literal["sgd", "adam"]
@@ -188,14 +189,12 @@ class BanditConfig:
         object.__setattr__(self, "hidden", tuple(self.hidden))  # a list from YAML or JSON is fine
         if self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r} is not one of {MODES}")
-        if not isinstance(self.num_contexts, int) or self.num_contexts < 1:
-            raise ValueError(f"num_contexts={self.num_contexts!r} must be an integer >= 1")
+        check_int("num_contexts", self.num_contexts)
         if not isinstance(self.num_arms, int) or self.num_arms < max(2, self.num_contexts):
             raise ValueError(
                 f"num_arms={self.num_arms!r} must be an integer >= max(2, num_contexts={self.num_contexts})"
             )
-        if not isinstance(self.num_seeds, int) or self.num_seeds < 1:
-            raise ValueError(f"num_seeds={self.num_seeds!r} must be an integer >= 1")
+        check_int("num_seeds", self.num_seeds)
         _check_range("lr", self.lr, 0.0, math.inf, True, True)
         if not isinstance(self.max_samples, int) or self.max_samples < self.num_contexts:
             raise ValueError(
@@ -219,8 +218,7 @@ class BanditConfig:
                 "units "
                 "so the initial performance can be set exactly"
             )
-        if not isinstance(self.log_every, int) or self.log_every < 1:
-            raise ValueError(f"log_every={self.log_every!r} must be an integer >= 1")
+        check_int("log_every", self.log_every)
         if self.stop_at is not None:
             _check_range("stop_at", self.stop_at, 0.0, float(self.num_contexts), True, False)
         if self.dtype not in DTYPES:

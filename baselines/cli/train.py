@@ -87,6 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_flags(args: argparse.Namespace) -> None:
+    from rayenvs.validation import check_int
+
     if not args.seeds:
         raise ValueError("--seeds needs at least one seed, e.g. --seeds 0 1 2")
     bad = [s for s in args.seeds if s < 0]
@@ -101,11 +103,9 @@ def _check_flags(args: argparse.Namespace) -> None:
         ("--n-envs", args.n_envs),
         ("--eval-episodes", args.eval_episodes),
     ):
-        if value is not None and value < 1:
-            raise ValueError(f"{flag} {value} must be >= 1")
+        check_int(flag, value, allow_none=True)
     for flag, value in (("--metrics-every", args.metrics_every), ("--capacity-every", args.capacity_every)):
-        if value < 0:
-            raise ValueError(f"{flag} {value} must be >= 0 (0 turns it off)")
+        check_int(flag, value, lo=0, hint=" (0 turns it off)")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from baselines.experiments.report import (
     save_figure,
 )
 from rayenvs.atomic import atomic_write_json, atomic_write_text
+from rayenvs.validation import check_int
 
 PPO_ENV = "rayenvs/MuJoCo-Hopper-v0"
 RETURN_KEY = "return"
@@ -167,12 +168,10 @@ def reproduce_ppo_collapse(
     from baselines.training.results import RunResult
 
     check_device(device)
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
+    check_int("seeds", seeds)
     if not configs or len({c.label for c in configs}) != len(configs):
         raise ValueError(f"configs must be non-empty with distinct labels, got {[c.label for c in configs]}")
-    if eval_episodes is not None and (isinstance(eval_episodes, bool) or eval_episodes < 1):
-        raise ValueError(f"eval_episodes={eval_episodes!r} must be an integer >= 1")
+    check_int("eval_episodes", eval_episodes, allow_none=True)
     steps = timesteps if timesteps is not None else (QUICK_TIMESTEPS if quick else None)
     base = {**(QUICK_OVERRIDES if quick else {}), **(overrides or {})}
     episodes = eval_episodes if eval_episodes is not None else (3 if quick else 10)

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from rayenvs.validation import check_int, is_int
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_BLOCK = "default"
 
@@ -253,7 +255,7 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
         value = out[key]
         if isinstance(value, float) and value.is_integer():
             value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_int(value) or value < 1:
             raise ValueError(f"{key}={out[key]!r} must be an integer >= 1")
         out[key] = value
     if "policy" not in out:
@@ -288,12 +290,10 @@ def resolve_config(
         config = merge(config, layer(config_path))
     config = apply_overrides(config, overrides or ())
     if timesteps is not None:
-        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
-            raise ValueError(f"timesteps={timesteps!r} must be an integer >= 1")
+        check_int("timesteps", timesteps)
         config["n_timesteps"] = timesteps
     if n_envs is not None:
-        if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:
-            raise ValueError(f"n_envs={n_envs!r} must be an integer >= 1")
+        check_int("n_envs", n_envs)
         config["n_envs"] = n_envs
     return validate(config)
 
