@@ -1,7 +1,7 @@
 """The ``rayenvs`` console script: the composition root that gathers every package's subcommands.
 
 Each package contributes subcommands through a module with ``register(subparsers) -> None`` listed in
-:data:`COMMAND_MODULES` as strings, imported by name only when the parser is built: this file has no import
+:data:`COMMANDS` as strings, imported by name only for the subcommand that runs: this file has no import
 statement of an upper layer, so the env core never imports ``wrappers``, ``baselines`` or ``leaderboard``
 (import-linter checks it). Commands that compose several packages live in the highest layer they use
 (``leaderboard.submit_runs``, ``leaderboard.quickstart``). ``register`` must stay cheap (argparse only); heavy
@@ -19,16 +19,19 @@ import numpy as np
 
 from rayenvs.validation import CLIError  # re-exported: command handlers raise it
 
-__all__ = ["CLIError", "COMMAND_MODULES", "build_parser", "main", "rollout_random"]
+__all__ = ["CLIError", "COMMANDS", "COMMAND_MODULES", "build_parser", "main", "rollout_random"]
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "baselines.cli.train",  # rayenvs train
-    "baselines.cli.analyze",  # rayenvs analyze
-    "baselines.cli.reproduce",  # rayenvs reproduce
-    "leaderboard.cli",  # rayenvs submit, rayenvs leaderboard ...
-    "leaderboard.submit_runs",  # rayenvs sweep (runs baselines.cli.sweep, then may submit)
-    "leaderboard.quickstart",  # rayenvs quickstart (composes baselines and leaderboard)
-)
+#: Subcommand -> the module whose ``register(subparsers)`` adds it (a module may add several).
+COMMANDS: dict[str, str] = {
+    "train": "baselines.cli.train",
+    "analyze": "baselines.cli.analyze",
+    "reproduce": "baselines.cli.reproduce",
+    "submit": "leaderboard.cli",
+    "leaderboard": "leaderboard.cli",
+    "sweep": "leaderboard.submit_runs",  # runs baselines.cli.sweep, then may submit
+    "quickstart": "leaderboard.quickstart",  # composes baselines and leaderboard
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -112,7 +115,18 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The command modules a command line needs: only its subcommand's, or all of them (help, typos)."""
+    if argv is None:
+        return COMMAND_MODULES
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in ("list", "rollout"):
+        return ()
+    return (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given ``argv``, one that imports only the module of its subcommand."""
     parser = argparse.ArgumentParser(
         prog="rayenvs", description="Environments, baselines and a leaderboard for studying ray interference."
     )
@@ -130,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kwarg", action="append", default=[], metavar="NAME=VALUE", help="env kwarg (repeatable)")
     p.set_defaults(func=_cmd_rollout)
 
-    for module_name in COMMAND_MODULES:
+    for module_name in _modules_for(argv):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -144,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import rayenvs  # noqa: F401  (registers the ids)
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
