@@ -444,3 +444,12 @@ def test_save_and_load_keep_settings_and_both_optimizers(tmp_path):
         assert [int(s["step"]) for s in a.state.values()] == [int(s["step"]) for s in b.state.values()]
     loaded.set_env(make_vec_env("CartPole-v1", n_envs=1))
     loaded.learn(32)
+
+
+def test_string_options_are_literal_types_matching_the_tables() -> None:
+    import typing
+
+    from baselines.ppo.pfo import PFO_MODES, PFOMode
+
+    assert set(typing.get_args(ppo_module.SettingsName)) == set(ppo_module.SETTINGS)
+    assert PFO_MODES == typing.get_args(PFOMode) == ("off", "last", "all")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Literal, get_args
 
 import numpy as np
 import torch as th
@@ -22,7 +23,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 from torch import nn
 from torch.nn import functional as F
 
-PFO_MODES: tuple[str, ...] = ("off", "last", "all")
+PFOMode = Literal["off", "last", "all"]
+PFO_MODES: tuple[str, ...] = get_args(PFOMode)
 # The paper's "per-sample value exceeds 0.1" statistic.
 PFO_LOGGED_THRESHOLD = 0.1
 

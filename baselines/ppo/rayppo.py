@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch as th
@@ -32,6 +32,7 @@ from baselines.ppo.pfo import (
     INDEXED_BUFFERS,
     PFO_LOGGED_THRESHOLD,
     PFO_MODES,
+    PFOMode,
     PreactivationRecorder,
     pfo_loss,
     preactivation_layers,
@@ -50,6 +51,7 @@ class PPOSettings:
     bootstrap_truncation: bool  # False: a time-limit truncation ends the return like a termination
 
 
+SettingsName = Literal["sb3", "paper"]
 SETTINGS: dict[str, PPOSettings] = {
     "sb3": PPOSettings(
         adam_eps=1e-5,
@@ -118,8 +120,8 @@ class RayPPO(PPO):
         policy: str | type[BasePolicy],
         env: Any,
         *,
-        settings: str = "sb3",
-        pfo: str = "off",
+        settings: SettingsName = "sb3",
+        pfo: PFOMode = "off",
         pfo_coef: float = 1.0,
         pfo_critic: bool = False,
         adam_reset: bool = False,
