@@ -159,12 +159,10 @@ def collapse_rate(bundle: Bundle) -> float | None:
     try:
         from baselines.diagnostics.analysis import DEAD_FRAC_KEY, PCA_RANK_KEY, references
         from baselines.diagnostics.collapse import detect_collapse
+        from baselines.training.results import metric_series as series
     except ImportError:
         return None
 
-    def series(metrics: dict, key: str) -> tuple[list[int], list[float]] | None:
-        points = metrics.get(key)
-        return ([int(s) for s, _ in points], [float(v) for _, v in points]) if points else None
 
     flags = []
     for s in bundle.seeds:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from baselines.diagnostics.collapse import CollapseParams, detect_collapse
-from baselines.training.results import RESULTS_FILE, Curve, RunResult
+from baselines.training.results import RESULTS_FILE, Curve, RunResult, metric_series
 from rayenvs.atomic import atomic_write_json
 
 ANALYSIS_FILE = "analysis.json"
@@ -77,10 +77,7 @@ def _plateaus(
 
 
 def _metric(result: RunResult, key: str) -> tuple[list[int], list[float]] | None:
-    series = result.metrics.get(key)
-    if not series:
-        return None
-    return [int(s) for s, _ in series], [float(v) for _, v in series]
+    return metric_series(result.metrics, key)
 
 
 def analyze_result(result: RunResult, collapse_params: CollapseParams | None = None) -> dict[str, Any]:

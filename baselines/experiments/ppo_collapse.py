@@ -23,6 +23,7 @@ from baselines.experiments.report import (
     output_dir,
     save_figure,
 )
+from baselines.training.results import metric_series
 from rayenvs.atomic import atomic_write_json, atomic_write_text
 from rayenvs.validation import check_int
 
@@ -62,8 +63,8 @@ def _series(run: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(run.eval.steps, dtype=np.float64), np.asarray(
             run.eval.mean_returns(), dtype=np.float64
         )
-    pts = run.metrics.get(key, [])
-    return np.array([p[0] for p in pts], dtype=np.float64), np.array([p[1] for p in pts], dtype=np.float64)
+    steps, values = metric_series(run.metrics, key) or ([], [])
+    return np.array(steps, dtype=np.float64), np.array(values, dtype=np.float64)
 
 
 def _mean_series(runs: Sequence[Any], key: str) -> tuple[np.ndarray, np.ndarray]:

@@ -91,14 +91,11 @@ class SweepSpec(BaseModel):
     @field_validator("device")
     @classmethod
     def _torch_device(cls, v: str) -> str:
-        import torch
+        from baselines.common.devices import SUPPORTED, parse_device
 
         if v != "auto":
-            try:
-                kind = torch.device(v).type
-            except (RuntimeError, TypeError):
-                kind = None
-            if kind not in ("cpu", "cuda", "mps"):
+            dev = parse_device(v)
+            if dev is None or dev.type not in SUPPORTED:
                 raise ValueError(f"device {v!r} is not one of auto, cpu, cuda, cuda:N, mps")
         return v
 

@@ -12,6 +12,7 @@ import json
 import math
 import platform
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,15 @@ class RunResult(BaseModel):
         except json.JSONDecodeError as exc:
             raise ValueError(f"{p} is not valid JSON: {exc}") from exc
         return cls.model_validate(data)
+
+
+def metric_series(metrics: Mapping[str, Any], key: str) -> tuple[list[int], list[float]] | None:
+    """``(steps, values)`` of one metric of ``results.json``'s ``metrics`` (``{key: [(step, value)]}``), or None
+    when the run did not record it."""
+    points = metrics.get(key)
+    if not points:
+        return None
+    return [int(s) for s, _ in points], [float(v) for _, v in points]
 
 
 def library_versions() -> dict[str, str]:
