@@ -123,13 +123,14 @@ def run_quickstart(
 
 
 def _analyze(run_dirs: list[Path]) -> list[dict[str, Any]]:
+    from baselines.common.metric_keys import SAMPLES_USED
     from baselines.diagnostics.analysis import analyze_path
     from baselines.training.results import RESULTS_FILE, RunResult
 
     out = []
     for d in run_dirs:
         analysis = analyze_path(Path(d) / RESULTS_FILE)[0]
-        used = RunResult.load(d).metrics.get("bandit/samples_used")
+        used = RunResult.load(d).metrics.get(SAMPLES_USED)
         analysis["samples_used"] = used[-1][1] if used else analysis["total_timesteps"]
         out.append(analysis)
     return out

@@ -163,7 +163,6 @@ def collapse_rate(bundle: Bundle) -> float | None:
     except ImportError:
         return None
 
-
     flags = []
     for s in bundle.seeds:
         totals = [float(np.mean(r)) for r in s.eval.returns]

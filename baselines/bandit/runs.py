@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from baselines.bandit.learners import train_bandit
+from baselines.common.metric_keys import SAMPLES_USED
 from baselines.training.results import Curve, RunResult, hardware_info, library_versions
 from rayenvs.registration import env_info
 
@@ -72,7 +73,7 @@ def run_bandit_job(
         # A seed that reached the target is frozen while the rest of the batch learns on, so its curve runs
         # to the batch's end; the samples it actually used are kept as a metric.
         used = int(result.stop_update[col]) * k
-        metrics = {"bandit/samples_used": [(steps[-1], float(used))]}
+        metrics = {SAMPLES_USED: [(steps[-1], float(used))]}
         if result.rho_mean is not None:
             metrics["interference/mean_offdiag"] = [(s, float(v)) for s, v in zip(steps, result.rho_mean[:, col],
                                                                                   strict=True)]

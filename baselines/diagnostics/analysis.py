@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from baselines.common import metric_keys
 from baselines.diagnostics.collapse import CollapseParams, detect_collapse
 from baselines.training.results import RESULTS_FILE, Curve, RunResult, metric_series
 from rayenvs.atomic import atomic_write_json
 
 ANALYSIS_FILE = "analysis.json"
-PCA_RANK_KEY = "repr/actor/pca_rank"
-DEAD_FRAC_KEY = "repr/actor/dead_frac"
+PCA_RANK_KEY = metric_keys.PCA_RANK
+DEAD_FRAC_KEY = metric_keys.DEAD_FRAC
 
 
 def component_means(curve: Curve, num_components: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from baselines.common import metric_keys
 from baselines.experiments.report import (
     REPORT_FILE,
     SUMMARY_FILE,
@@ -31,10 +32,10 @@ PPO_ENV = "rayenvs/MuJoCo-Hopper-v0"
 RETURN_KEY = "return"
 PANELS = (
     (RETURN_KEY, "evaluation return"),
-    ("repr/actor/pca_rank", "actor PCA rank"),
-    ("repr/actor/dead_frac", "actor dead-unit fraction"),
-    ("repr/actor/preact_norm", "actor pre-activation norm"),
-    ("trust/excess_ratio", "excess ratio"),
+    (metric_keys.PCA_RANK, "actor PCA rank"),
+    (metric_keys.DEAD_FRAC, "actor dead-unit fraction"),
+    (metric_keys.PREACT_NORM, "actor pre-activation norm"),
+    (metric_keys.EXCESS_RATIO, "excess ratio"),
 )
 QUICK_TIMESTEPS = 8192
 # 2 envs x 512 = 1024 samples a rollout: 8 measured rollouts in a quick run

@@ -35,6 +35,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 
+from baselines.common.metric_keys import repr_key, trust_key
 from baselines.diagnostics.interference import (
     component_policy_gradients,
     interference_logs,
@@ -150,15 +151,15 @@ class RepresentationMetricsCallback(BaseCallback):
                 continue
             feats = cap.features.reshape(cap.features.shape[0], -1)
             for key, value in rank_metrics(feats).items():
-                self._record(f"repr/{role}/{key}", value)
+                self._record(repr_key(role, key), value)
             count, frac = dead_units(feats, activation_rule(policy, role))
-            self._record(f"repr/{role}/dead_count", count)
-            self._record(f"repr/{role}/dead_frac", frac)
-            self._record(f"repr/{role}/feature_norm", mean_norm(feats))
+            self._record(repr_key(role, "dead_count"), count)
+            self._record(repr_key(role, "dead_frac"), frac)
+            self._record(repr_key(role, "feature_norm"), mean_norm(feats))
             if cap.preacts:
-                self._record(f"repr/{role}/preact_norm", mean_norm(cap.preacts[-1]))
+                self._record(repr_key(role, "preact_norm"), mean_norm(cap.preacts[-1]))
                 flat = torch.cat([p.reshape(p.shape[0], -1) for p in cap.preacts], dim=1)
-                self._record(f"repr/{role}/preact_norm_all", mean_norm(flat))
+                self._record(repr_key(role, "preact_norm_all"), mean_norm(flat))
         inner = dist.distribution
         self._record("policy/variance", policy_variance(inner))
         entropy = dist.entropy()
@@ -180,7 +181,7 @@ class RepresentationMetricsCallback(BaseCallback):
         with torch.no_grad():
             new_log_prob = self.model.policy.get_distribution(obs).log_prob(actions)
         for key, value in ratio_stats(new_log_prob, old_log_prob, self._clip_eps()).items():
-            self._record(f"trust/{key}", value)
+            self._record(trust_key(key), value)
 
     def _interference(
         self, policy: Any, buffer: Any, obs: Any, actions: torch.Tensor, idx: np.ndarray
