@@ -26,6 +26,7 @@ from baselines.experiments.report import (
     save_figure,
 )
 from rayenvs.atomic import atomic_write_json, atomic_write_text
+from rayenvs.validation import check_int, is_int
 
 ABLATIONS = ("tabular", "separate", "uniform", "supervised")
 FLOW_MODES = ("on-policy", "tabular", "uniform", "supervised")  # those with a closed-form 2x2 flow
@@ -58,21 +59,11 @@ class BanditSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 2:
-            raise ValueError(f"seeds={self.seeds!r} must be an integer >= 2 (likelihoods need several runs)")
-        if not self.contexts or any(
-            isinstance(k, bool) or not isinstance(k, int) or k < 2 for k in self.contexts
-        ):
+        check_int("seeds", self.seeds, lo=2, hint=" (likelihoods need several runs)")
+        if not self.contexts or any(not is_int(k) or k < 2 for k in self.contexts):
             raise ValueError(f"contexts={self.contexts!r} must be a non-empty list of integers >= 2")
         lowest = 20 * max(max(self.contexts), 2)
-        if (
-            isinstance(self.max_samples, bool)
-            or not isinstance(self.max_samples, int)
-            or self.max_samples < lowest
-        ):
-            raise ValueError(
-                f"max_samples={self.max_samples!r} must be an integer >= {lowest} (20 updates of the largest K)"
-            )
+        check_int("max_samples", self.max_samples, lo=lowest, hint=" (20 updates of the largest K)")
         if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
             raise ValueError(f"lr={self.lr!r} is outside the allowed range (0, 10]")
 
