@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from baselines.bandit_learners import train_bandit
+from baselines.bandit.learners import train_bandit
 
 
 def loop_over_seeds(

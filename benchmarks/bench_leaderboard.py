@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from rliable import metrics as rly_metrics
 
-from baselines.results import Curve, RunResult
+from baselines.training.results import Curve, RunResult
 from leaderboard.bundle import build_bundle
 from leaderboard.render import index_html
 from leaderboard.schema import Bundle

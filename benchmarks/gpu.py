@@ -19,7 +19,7 @@ import time
 import torch
 
 import rayenvs  # noqa: F401  (registers the ids)
-from baselines.devices import resolve_device
+from baselines.common.devices import resolve_device
 
 FRAMESKIP = 3
 
@@ -30,9 +30,9 @@ def ppo_atari_fps(env_id: str, steps: int, device: str, metrics: bool, n_envs: i
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    from baselines.config import resolve_config, split_config
-    from baselines.metrics import RepresentationMetricsCallback
-    from baselines.variants import build_model
+    from baselines.diagnostics.metrics import RepresentationMetricsCallback
+    from baselines.ppo.variants import build_model
+    from baselines.training.config import resolve_config, split_config
 
     run, hp = split_config(resolve_config(env_id, n_envs=n_envs))
     venv = make_vec_env(lambda: gym.make(env_id), n_envs=run["n_envs"], seed=0, vec_env_cls=SubprocVecEnv)
@@ -54,7 +54,7 @@ def ppo_atari_fps(env_id: str, steps: int, device: str, metrics: bool, n_envs: i
 
 def bandit_seed_updates_per_s(k: int, seeds: int, updates: int, device: str) -> float:
     """Seed-updates per second of the batched on-policy learner (no seed stops early: stop_at = K)."""
-    from baselines.bandit_learners import train_bandit
+    from baselines.bandit.learners import train_bandit
 
     def run() -> float:
         start = time.perf_counter()

@@ -29,7 +29,7 @@ ENVS: dict[str, dict] = {
 
 def _timed_callback() -> object:
     """The callback at its defaults, also accumulating the CPU time spent inside its hooks."""
-    from baselines.metrics import RepresentationMetricsCallback
+    from baselines.diagnostics.metrics import RepresentationMetricsCallback
 
     class Timed(RepresentationMetricsCallback):
         inside = 0.0

@@ -25,7 +25,7 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
 
 import rayenvs  # noqa: F401  (registers the ids)
-from baselines.variants import build_model
+from baselines.ppo.variants import build_model
 
 SUITES: dict[str, dict[str, Any]] = {
     "atari": {

@@ -15,9 +15,9 @@ import gymnasium as gym
 from stable_baselines3.common.env_util import make_vec_env
 
 import rayenvs  # noqa: F401  (registers the ids)
-from baselines.config import resolve_config, split_config
-from baselines.training import run_training
-from baselines.variants import build_model
+from baselines.ppo.variants import build_model
+from baselines.training.config import resolve_config, split_config
+from baselines.training.loop import run_training
 
 
 def plain(env_id: str, steps: int) -> float:

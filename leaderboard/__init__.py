@@ -13,4 +13,24 @@ Modules, in the order data flows through them:
 - :mod:`leaderboard.render`, :mod:`leaderboard.web`, :mod:`leaderboard.static_site`: the same pages, live
   (FastAPI) or exported as files.
 - :mod:`leaderboard.cli`: ``rayenvs submit`` and ``rayenvs leaderboard ...``.
+- :mod:`leaderboard.submit_runs`: one submission per (env, algo, variant) of run directories; ``rayenvs sweep``.
+- :mod:`leaderboard.quickstart`: ``rayenvs quickstart``, the whole instrument end to end.
+
+The names below load on first use, so ``import leaderboard`` (and the console script) stays cheap.
 """
+
+from rayenvs.exports import lazy_exports
+
+_EXPORTS = {
+    "Bundle": "leaderboard.schema",
+    "build_bundle": "leaderboard.bundle",
+    "Store": "leaderboard.storage",
+    "score_board": "leaderboard.scoring",
+    "verify_entry": "leaderboard.verify",
+    "export_site": "leaderboard.static_site",
+    "create_app": "leaderboard.web",
+    "submit_groups": "leaderboard.submit_runs",
+    "run_quickstart": "leaderboard.quickstart",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

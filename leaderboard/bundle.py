@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from baselines.results import RunResult
+from baselines.training.results import RunResult
 from leaderboard.schema import Bundle, EvalProtocol, SeedData
 from leaderboard.weights import find_weights, weights_from_file
 

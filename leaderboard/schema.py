@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from baselines.results import Curve
+from baselines.training.results import Curve
 
 BUNDLE_VERSION = 1
 MAX_NAME_CHARS = 200

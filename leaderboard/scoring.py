@@ -139,10 +139,10 @@ def steps_to_threshold(bundle: Bundle, family: str, threshold: float = COMPONENT
 
 def plateau_count(bundle: Bundle) -> float | None:
     """Mean number of plateaus per seed on the mean-return eval curve, as ``rayenvs analyze`` counts them
-    (``baselines.plateaus`` with the catalog's optimum), or None where that module is missing."""
+    (``baselines.diagnostics.plateaus`` with the catalog's optimum), or None where that module is missing."""
     try:
-        from baselines.analysis import references
-        from baselines.plateaus import detect_plateaus
+        from baselines.diagnostics.analysis import references
+        from baselines.diagnostics.plateaus import detect_plateaus
     except ImportError:
         return None
     counts = []
@@ -154,17 +154,14 @@ def plateau_count(bundle: Bundle) -> float | None:
 
 
 def collapse_rate(bundle: Bundle) -> float | None:
-    """Fraction of seeds that collapse by the rule of ``rayenvs analyze`` (``baselines.collapse``), or None
+    """Fraction of seeds that collapse by the rule of ``rayenvs analyze`` (``baselines.diagnostics.collapse``), or None
     where that module is missing: same return curve, representation metrics and return range."""
     try:
-        from baselines.analysis import DEAD_FRAC_KEY, PCA_RANK_KEY, references
-        from baselines.collapse import detect_collapse
+        from baselines.diagnostics.analysis import DEAD_FRAC_KEY, PCA_RANK_KEY, references
+        from baselines.diagnostics.collapse import detect_collapse
+        from baselines.training.results import metric_series as series
     except ImportError:
         return None
-
-    def series(metrics: dict, key: str) -> tuple[list[int], list[float]] | None:
-        points = metrics.get(key)
-        return ([int(s) for s, _ in points], [float(v) for _, v in points]) if points else None
 
     flags = []
     for s in bundle.seeds:

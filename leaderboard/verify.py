@@ -1,9 +1,9 @@
 """Verification: re-evaluate an entry's submitted weights and check its reported score against the result.
 
 The policy is rebuilt from the bundle alone, exactly as training builds it: the resolved config is split with
-:func:`baselines.config.split_config`, the model made by :func:`baselines.variants.build_model`, and the
+:func:`baselines.training.config.split_config`, the model made by :func:`baselines.ppo.variants.build_model`, and the
 safetensors weights loaded strictly. Every seed's policy then plays the fixed evaluation episodes of training
-(:func:`baselines.callbacks.evaluate_components`, env seeds ``baselines.training.EVAL_SEED + i``) under the
+(:func:`baselines.training.callbacks.evaluate_components`, env seeds ``baselines.training.loop.EVAL_SEED + i``) under the
 bundle's protocol, by default as many as the protocol's ``episodes_per_point``, so that an honest
 deterministic evaluation is reproduced exactly. The entry passes when its reported mean final return (mean
 over seeds of the final eval point) lies inside the 95% stratified bootstrap CI of the re-evaluated mean
@@ -46,15 +46,15 @@ class VerificationReport:
 
 def split_bundle_config(bundle: Bundle) -> tuple[dict[str, Any], dict[str, Any]]:
     """(run settings, model hyperparameters) of the bundle's resolved config, split as training splits it."""
-    from baselines.config import split_config
+    from baselines.training.config import split_config
 
     return split_config(bundle.hyperparameters)
 
 
 def build_policy_model(bundle: Bundle, seed: int, weights: bytes | None, device: str = "cpu") -> Any:
     """Rebuild the model of one seed from the bundle (as training builds it) and load its weights strictly."""
-    from baselines.training import make_train_env
-    from baselines.variants import build_model
+    from baselines.ppo.variants import build_model
+    from baselines.training.vec_env import make_train_env
 
     run, hyper = split_bundle_config(bundle)
     env = make_train_env(bundle.env_id, 1, run.get("env_kwargs"))
@@ -71,8 +71,9 @@ def build_policy_model(bundle: Bundle, seed: int, weights: bytes | None, device:
 
 def evaluate_episodes(model: Any, bundle: Bundle, episodes: int, seed: int | None = None) -> np.ndarray:
     """Returns of ``episodes`` fixed evaluation episodes (env seeds ``seed + i``, default training's)."""
-    from baselines.callbacks import evaluate_components
-    from baselines.training import EVAL_SEED, make_vector_env
+    from baselines.training.callbacks import evaluate_components
+    from baselines.training.loop import EVAL_SEED
+    from baselines.training.vec_env import make_vector_env
 
     if episodes < 1:
         raise ValueError(f"episodes={episodes} must be >= 1")

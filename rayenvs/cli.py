@@ -1,10 +1,10 @@
 """The ``rayenvs`` console script: the composition root that gathers every package's subcommands.
 
 Each package contributes subcommands through a module with ``register(subparsers) -> None`` listed in
-:data:`COMMAND_MODULES`. They are imported by name here, and only this entry point does so: the env core never
-imports ``wrappers``, ``baselines`` or ``leaderboard``. The application-layer modules beside this one
-(``rayenvs.sweep_command``, ``rayenvs.quickstart``) compose all packages and, like this one, import them only
-inside their handlers. ``register`` must stay cheap (argparse only); heavy
+:data:`COMMANDS` as strings, imported by name only for the subcommand that runs: this file has no import
+statement of an upper layer, so the env core never imports ``wrappers``, ``baselines`` or ``leaderboard``
+(import-linter checks it). Commands that compose several packages live in the highest layer they use
+(``leaderboard.submit_runs``, ``leaderboard.quickstart``). ``register`` must stay cheap (argparse only); heavy
 imports (torch, SB3) happen inside the handlers, so ``rayenvs list`` starts fast.
 """
 
@@ -17,18 +17,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "baselines.train_cli",  # rayenvs train
-    "baselines.analyze_cli",  # rayenvs analyze
-    "baselines.reproduce_cli",  # rayenvs reproduce
-    "leaderboard.cli",  # rayenvs submit, rayenvs leaderboard ...
-    "rayenvs.sweep_command",  # rayenvs sweep (application layer: may submit to the leaderboard)
-    "rayenvs.quickstart",  # rayenvs quickstart (application layer)
-)
+from rayenvs.validation import CLIError  # re-exported: command handlers raise it
 
+__all__ = ["CLIError", "COMMANDS", "COMMAND_MODULES", "build_parser", "main", "rollout_random"]
 
-class CLIError(Exception):
-    """A user error: printed as one line and exit code 2, without a traceback."""
+#: Subcommand -> the module whose ``register(subparsers)`` adds it (a module may add several).
+COMMANDS: dict[str, str] = {
+    "train": "baselines.cli.train",
+    "analyze": "baselines.cli.analyze",
+    "reproduce": "baselines.cli.reproduce",
+    "submit": "leaderboard.cli",
+    "leaderboard": "leaderboard.cli",
+    "sweep": "leaderboard.submit_runs",  # runs baselines.cli.sweep, then may submit
+    "quickstart": "leaderboard.quickstart",  # composes baselines and leaderboard
+}
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -95,8 +98,9 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    if args.episodes < 1:
-        raise CLIError(f"--episodes {args.episodes} must be >= 1")
+    from rayenvs.validation import check_int
+
+    check_int("--episodes", args.episodes)
     res = rollout_random(args.env_id, args.episodes, args.seed, _parse_kwargs(args.kwarg))
     table = Table(title=f"{args.env_id}: uniform-random policy, {args.episodes} episodes, seed {args.seed}")
     table.add_column("component")
@@ -111,7 +115,18 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """The command modules a command line needs: only its subcommand's, or all of them (help, typos)."""
+    if argv is None:
+        return COMMAND_MODULES
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in ("list", "rollout"):
+        return ()
+    return (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The full parser; given ``argv``, one that imports only the module of its subcommand."""
     parser = argparse.ArgumentParser(
         prog="rayenvs", description="Environments, baselines and a leaderboard for studying ray interference."
     )
@@ -129,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kwarg", action="append", default=[], metavar="NAME=VALUE", help="env kwarg (repeatable)")
     p.set_defaults(func=_cmd_rollout)
 
-    for module_name in COMMAND_MODULES:
+    for module_name in _modules_for(argv):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -143,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import rayenvs  # noqa: F401  (registers the ids)
 
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

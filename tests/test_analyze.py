@@ -7,8 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from baselines.analysis import ANALYSIS_FILE, analyze_path, analyze_result, component_means, find_results
-from baselines.results import Curve, RunResult
+from baselines.diagnostics.analysis import (
+    ANALYSIS_FILE,
+    analyze_path,
+    analyze_result,
+    component_means,
+    find_results,
+)
+from baselines.training.results import Curve, RunResult
 from rayenvs.cli import main
 
 ENV = "rayenvs/Bandit-K2n2-v0"

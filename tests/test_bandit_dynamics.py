@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines import bandit_dynamics as bd
+from baselines.bandit import dynamics as bd
 
 RNG = np.random.default_rng(0)
 J1S, J2S = RNG.uniform(0.01, 0.99, (2, 2000))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.bandit_learners import MODES, initial_performance, train_bandit
+from baselines.bandit.learners import MODES, initial_performance, train_bandit
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -237,7 +237,7 @@ def test_batched_learner_matches_seed_major_reference(
 ) -> None:
     """Plain seed-major REINFORCE (the algorithm as written in the paper: ``(onehot - pi) * r`` on W and b,
     a max-subtracted softmax every update) gives the same J to rounding, and hence draws the same rewards."""
-    from baselines.bandit_learners import _target_logits
+    from baselines.bandit.policies import _target_logits
 
     S, updates, seed, mix = 40, 30, 3, 0.1
     kw = {"seed": seed, "stop_at": float(K), "mix_prob": mix, "optimizer": optimizer}
@@ -282,7 +282,7 @@ def test_batched_learner_matches_seed_major_reference(
 
 
 def test_log_growth_and_truncation_keep_the_rows(monkeypatch: pytest.MonkeyPatch) -> None:
-    import baselines.bandit_learners as bl
+    import baselines.bandit.row_log as bl
 
     kw = {"max_samples": 4000, "seed": 1, "log_every": 7, "track_interference": True}
     want = train_bandit(2, 2, "tabular", 30, **kw)
@@ -299,7 +299,7 @@ def test_log_growth_and_truncation_keep_the_rows(monkeypatch: pytest.MonkeyPatch
 
 def test_lazy_max_shift_keeps_huge_logits_finite_and_the_policy_unchanged() -> None:
     """The linear learner skips the per-update max-subtraction and shifts W per context instead."""
-    from baselines.bandit_learners import _SeedLastLinear
+    from baselines.bandit.policies import _SeedLastLinear
 
     g = torch.Generator().manual_seed(0)
     W = torch.randn(5, 3, 4, generator=g, dtype=torch.float64) * 3 + 2000.0  # (S, K, n): exp would overflow
@@ -317,7 +317,7 @@ def test_lazy_max_shift_keeps_huge_logits_finite_and_the_policy_unchanged() -> N
 
 def test_device_staged_log_keeps_every_row(monkeypatch: pytest.MonkeyPatch) -> None:
     """The GPU path buffers logged rows on the device; exercised here on CPU with a 3-row stage."""
-    import baselines.bandit_learners as bl
+    import baselines.bandit.row_log as bl
 
     row_bytes = 5 * 4 * 8
     monkeypatch.setattr(bl, "_STAGE_BYTES", 3 * row_bytes)
@@ -331,3 +331,21 @@ def test_device_staged_log_keeps_every_row(monkeypatch: pytest.MonkeyPatch) -> N
         log.append(r)
     want = torch.stack(rows[:5] + rows[7:]).numpy()
     np.testing.assert_array_equal(log.rows(), want)
+
+
+def test_bandit_config_is_the_single_source_of_truth() -> None:
+    import dataclasses
+
+    from baselines.bandit.learners import BanditConfig
+
+    cfg = BanditConfig(2, 2, "tabular", 8, max_samples=400, seed=3, hidden=[])
+    assert cfg.hidden == ()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.lr = 1.0  # type: ignore[misc]
+    by_config = train_bandit(config=cfg)
+    by_fields = train_bandit(2, 2, "tabular", 8, max_samples=400, seed=3)
+    np.testing.assert_array_equal(by_config.J, by_fields.J)
+    with pytest.raises(TypeError, match="either config= or"):
+        train_bandit(2, config=cfg)
+    with pytest.raises(ValueError, match=r"num_seeds=0 must be an integer >= 1"):
+        BanditConfig(2, 2, "tabular", 0)

@@ -47,3 +47,20 @@ def test_rollout_bad_input(argv, needle, capsys):
 def test_debug_flag_shows_the_traceback():
     with pytest.raises(ValueError, match="unknown env id 'rayenvs/Nope-v0'"):
         main(["--debug", "rollout", "rayenvs/Nope-v0"])
+
+
+def test_command_registry_is_lazy_and_complete() -> None:
+    import subprocess
+    import sys
+
+    from rayenvs.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS) | {"list", "rollout"}
+    code = (
+        "import sys; from rayenvs.cli import main; main(['list']); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('baselines', 'leaderboard', 'wrappers')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    assert [a.dest for a in build_parser(["train", "x"])._actions if a.dest == "command"]

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from baselines.collapse import CollapseParams, detect_collapse, first_sustained, return_collapse_index
+from baselines.diagnostics.collapse import (
+    CollapseParams,
+    detect_collapse,
+    first_sustained,
+    return_collapse_index,
+)
 
 STEPS = list(range(0, 100_000, 5_000))  # 20 points
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.bandit_learners import train_bandit
+from baselines.bandit.learners import train_bandit
 from rayenvs.cli import main
 
 DEVICE = os.environ.get("RAYENVS_TEST_DEVICE", "cuda")
@@ -84,7 +84,12 @@ def test_td_interference_measures_on_the_device() -> None:
     import gymnasium as gym
     from stable_baselines3 import DQN
 
-    from baselines.td_interference import collect_trajectories, dqn_measures, td_lambda_measures, value_mlp
+    from baselines.diagnostics.td_interference import (
+        collect_trajectories,
+        dqn_measures,
+        td_lambda_measures,
+        value_mlp,
+    )
 
     env = gym.make("CartPole-v1")
     env.action_space.seed(0)

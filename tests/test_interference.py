@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from baselines.interference import (
+from baselines.diagnostics.interference import (
     component_policy_gradients,
     interference_logs,
     interference_matrix,
     mean_offdiagonal,
 )
-from baselines.td_interference import (
+from baselines.diagnostics.td_interference import (
     TrajectoryData,
     collect_trajectories,
     dqn_measures,

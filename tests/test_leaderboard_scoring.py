@@ -98,7 +98,6 @@ def test_board_compares_entries_with_the_ppo_baseline(tmp_path):
 
 
 def test_collapse_rate_follows_the_diagnostics_rule(tmp_path):
-    pytest.importorskip("baselines.collapse")
     # Bandit-K2n2 return range (optimal - random) = 0.5; a fall of half of it for 3 points is a collapse.
     collapsed = [1.0, 0.5, 0.5, 0.5]
     b = build_bundle(make_runs(tmp_path, [GOOD[0], collapsed, GOOD[2]]))
@@ -107,7 +106,6 @@ def test_collapse_rate_follows_the_diagnostics_rule(tmp_path):
 
 
 def test_plateau_column_counts_plateaus_per_seed(tmp_path):
-    pytest.importorskip("baselines.plateaus")
     steps = list(range(0, 1010, 10))
     stalled = [0.5] * 5 + [0.75] * 70 + [1.0] * 26  # stuck half-way to the optimum for 700 steps
     direct = [0.5] * 5 + [1.0] * 96

@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from baselines.results import Curve, RunResult
+from baselines.training.results import Curve, RunResult
 from leaderboard.bundle import build_bundle
 from leaderboard.weights import load_safetensors, weights_from_file
 

@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from safetensors.torch import save_file
 
-from baselines.callbacks import evaluate_components
-from baselines.results import Curve, RunResult
-from baselines.training import EVAL_SEED, make_vector_env
+from baselines.training.callbacks import evaluate_components
+from baselines.training.loop import EVAL_SEED
+from baselines.training.results import Curve, RunResult
+from baselines.training.vec_env import make_vector_env
 from leaderboard.bundle import build_bundle
 from leaderboard.schema import Bundle
 from leaderboard.storage import Store
@@ -27,7 +28,7 @@ EPISODES = 24
 
 
 def _config() -> dict:
-    from baselines.config import resolve_config
+    from baselines.training.config import resolve_config
 
     return resolve_config(ENV, overrides={"batch_size": 16}, timesteps=64, n_envs=1)
 

@@ -11,7 +11,7 @@ from gymnasium import spaces
 from torch import distributions as D
 from torch import nn
 
-from baselines.metrics import (
+from baselines.diagnostics.metrics import (
     CapacityBudget,
     CapacityTarget,
     RepresentationMetricsCallback,
@@ -296,7 +296,7 @@ def test_callback_does_not_change_training():
 
 def test_callback_with_ray_ppo_tanh_normal_policy():
     """RayPPO's TanhNormal entropy is sampled: the callback must still leave training bit-identical."""
-    from baselines.ppo import RayPPO
+    from baselines.ppo.rayppo import RayPPO
 
     params, cb = [], None
     for callback in (None, RepresentationMetricsCallback(capacity_every_n=1, capacity_samples=64)):

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from baselines.bandit_learners import train_bandit
-from baselines.plateaus import (
+from baselines.bandit.learners import train_bandit
+from baselines.diagnostics.plateaus import (
     Plateau,
     PlateauReport,
     detect_plateaus,

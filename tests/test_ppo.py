@@ -14,16 +14,16 @@ from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import NatureCNN
 
-import baselines.ppo as ppo_module
-from baselines.pfo import PreactivationRecorder, pfo_loss, preactivation_layers
-from baselines.policies import (
+import baselines.ppo.rayppo as ppo_module
+from baselines.ppo.pfo import PreactivationRecorder, pfo_loss, preactivation_layers
+from baselines.ppo.policies import (
     SharedTrunkExtractor,
     TanhNormalDistribution,
     actor_critic_parameters,
     actor_modules,
 )
-from baselines.ppo import RayPPO
-from baselines.variants import VARIANT_NAMES, build_model, canonical_variant, parse_variant
+from baselines.ppo.rayppo import RayPPO
+from baselines.ppo.variants import VARIANT_NAMES, build_model, canonical_variant, parse_variant
 
 SMALL = {"n_steps": 32, "batch_size": 16, "n_epochs": 2}
 
@@ -444,3 +444,12 @@ def test_save_and_load_keep_settings_and_both_optimizers(tmp_path):
         assert [int(s["step"]) for s in a.state.values()] == [int(s["step"]) for s in b.state.values()]
     loaded.set_env(make_vec_env("CartPole-v1", n_envs=1))
     loaded.learn(32)
+
+
+def test_string_options_are_literal_types_matching_the_tables() -> None:
+    import typing
+
+    from baselines.ppo.pfo import PFO_MODES, PFOMode
+
+    assert set(typing.get_args(ppo_module.SettingsName)) == set(ppo_module.SETTINGS)
+    assert PFO_MODES == typing.get_args(PFOMode) == ("off", "last", "all")

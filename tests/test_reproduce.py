@@ -8,15 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.reproduce import (
-    ABLATIONS,
-    PANELS,
-    PPOConfig,
-    _mean_series,
-    reproduce_ppo_collapse,
-    reproduce_ray_bandit,
-)
-from baselines.results import Curve, RunResult
+from baselines.experiments.ppo_collapse import PANELS, PPOConfig, _mean_series, reproduce_ppo_collapse
+from baselines.experiments.ray_bandit import ABLATIONS, reproduce_ray_bandit
+from baselines.training.results import Curve, RunResult
 from rayenvs.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

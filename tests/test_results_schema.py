@@ -5,7 +5,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from baselines.results import Curve, RunResult, library_versions
+from baselines.training.results import Curve, RunResult, library_versions
 
 
 def _result(**overrides):

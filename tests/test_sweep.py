@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from baselines.results import RunResult
-from baselines.sweep import COMPLETIONS_LOG, STATE_FILE, SweepSpec, expand, load_sweep, run_sweep
+from baselines.sweeps.sweep import COMPLETIONS_LOG, STATE_FILE, SweepSpec, expand, load_sweep, run_sweep
+from baselines.training.results import RunResult
 
 PPO_TINY = {"n_envs": 2, "n_steps": 32, "batch_size": 32, "n_epochs": 1}
 
@@ -173,7 +173,7 @@ def test_ray_backend_on_a_local_head(tmp_path):
 def test_readme_sweep_example_is_a_valid_ray_sweep():
     import re
 
-    from baselines.sweep import check_ray_resources
+    from baselines.sweeps.sweep import check_ray_resources
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)

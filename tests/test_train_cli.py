@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from baselines.results import RunResult
+from baselines.training.results import RunResult
 from rayenvs.cli import main
 
 BANDIT = "rayenvs/Bandit-K2n2-v0"

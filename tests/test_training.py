@@ -14,19 +14,18 @@ import yaml
 from stable_baselines3.common.callbacks import BaseCallback
 
 import rayenvs  # noqa: F401
-from baselines.callbacks import evaluate_components
-from baselines.config import apply_overrides, parse_policy_kwargs, parse_yaml, resolve_config, select_blocks
-from baselines.results import RunResult
-from baselines.training import (
-    CHECKPOINT_DIR,
-    EVAL_SEED,
-    GymnasiumVecEnvAdapter,
-    load_checkpoint_state,
-    make_train_env,
-    make_vector_env,
-    run_training,
-    split_infos,
+from baselines.training.callbacks import evaluate_components
+from baselines.training.checkpoints import CHECKPOINT_DIR, load_checkpoint_state
+from baselines.training.config import (
+    apply_overrides,
+    parse_policy_kwargs,
+    parse_yaml,
+    resolve_config,
+    select_blocks,
 )
+from baselines.training.loop import EVAL_SEED, run_training
+from baselines.training.results import RunResult
+from baselines.training.vec_env import GymnasiumVecEnvAdapter, make_train_env, make_vector_env, split_infos
 
 BANDIT = "rayenvs/Bandit-K2n2-v0"
 ROOMS = "rayenvs/MultiRoom-R2-v0"
@@ -131,8 +130,8 @@ def test_component_returns_logged_in_progress_csv(bandit_run: Path) -> None:
 def test_curves_png_and_policy_weights_reproduce_final_eval(bandit_run: Path) -> None:
     from safetensors.torch import load_file
 
-    from baselines.config import split_config
-    from baselines.variants import build_model
+    from baselines.ppo.variants import build_model
+    from baselines.training.config import split_config
 
     assert (bandit_run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     res = RunResult.load(bandit_run)
@@ -307,7 +306,7 @@ def test_config_layers_and_parsing(tmp_path: Path) -> None:
         resolve_config(BANDIT, tmp_path / "missing.yaml")
     for family in ("bandit", "multiroom", "glimpse", "atari", "mujoco"):
         raw = yaml.safe_load(
-            (Path(__file__).parents[1] / "baselines" / "configs" / f"{family}.yaml").read_text()
+            (Path(__file__).parents[1] / "baselines" / "training" / "configs" / f"{family}.yaml").read_text()
         )
         assert "default" in raw and "policy" in raw["default"]
 
@@ -382,7 +381,7 @@ def test_eval_env_seeds_match_single_envs() -> None:
 def test_component_returns_callback_raw_returns_presence_and_cap() -> None:
     from types import SimpleNamespace
 
-    from baselines.callbacks import ComponentReturnsCallback
+    from baselines.training.callbacks import ComponentReturnsCallback
 
     logged: dict[str, float] = {}
     cb = ComponentReturnsCallback(("a", "b"), episodes_per_rollout=2)
@@ -413,3 +412,20 @@ def test_component_returns_callback_raw_returns_presence_and_cap() -> None:
     cb.locals = {"dones": np.array([True]), "infos": [{"component_rewards": np.zeros(2)}]}
     with pytest.raises(ValueError, match="does not follow the rayenvs component contract"):
         cb.on_step()
+
+
+def test_training_config_is_checked_on_creation_and_frozen(tmp_path: Path) -> None:
+    import dataclasses
+
+    from baselines import TrainingConfig
+
+    cfg = TrainingConfig(BANDIT, timesteps=256, out_dir=tmp_path / "out", progress=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 1  # type: ignore[misc]
+    with pytest.raises(ValueError, match=r"eval_freq=0 must be an integer >= 1 or None"):
+        TrainingConfig(BANDIT, eval_freq=0)
+    with pytest.raises(ValueError, match=r"seed=True must be an integer >= 0"):
+        TrainingConfig(BANDIT, seed=True)
+    with pytest.raises(TypeError, match="either config= or"):
+        run_training(BANDIT, config=cfg)
+    assert not (tmp_path / "out").exists()

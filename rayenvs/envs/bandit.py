@@ -22,6 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
+from rayenvs.validation import is_int
 
 # Uniforms pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
 # ``Generator.random(B)`` yields exactly the values of B scalar ``random()`` calls), this one only sets speed.
@@ -29,7 +30,7 @@ _UNIFORM_BLOCK = 256
 
 
 def _as_int(value: Any, name: str, allowed: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
+    if not is_int(value):
         raise ValueError(f"{name}={value!r} must be an integer {allowed}")
     return int(value)
 

@@ -8,7 +8,7 @@ component of the objective, which makes per-class interference measurable in the
 from __future__ import annotations
 
 import os
-from numbers import Integral, Real
+from numbers import Real
 from typing import Any
 
 import gymnasium as gym
@@ -28,6 +28,7 @@ from rayenvs.envs.glimpse_data import (
     split_arrays,
     validate_arrays,
 )
+from rayenvs.validation import check_int, is_int
 
 MOVE_UP, MOVE_DOWN, MOVE_LEFT, MOVE_RIGHT = NUM_CLASSES, NUM_CLASSES + 1, NUM_CLASSES + 2, NUM_CLASSES + 3
 _MOVES = {MOVE_UP: (-WINDOW, 0), MOVE_DOWN: (WINDOW, 0), MOVE_LEFT: (0, -WINDOW), MOVE_RIGHT: (0, WINDOW)}
@@ -37,7 +38,7 @@ VISIBLE = 255  # value of the mask channels where a pixel is revealed / inside t
 def _action_index(action: Any, n: int) -> int:
     """``action`` as an int in [0, n), accepting Python and numpy integers (0-d arrays too)."""
     value = action.item() if isinstance(action, np.ndarray) and action.shape == () else action
-    if isinstance(value, bool) or not isinstance(value, Integral) or not 0 <= value < n:
+    if not is_int(value) or not 0 <= value < n:
         raise ValueError(f"action={action!r} must be an integer in [0, {n - 1}]")
     return int(value)
 
@@ -123,8 +124,7 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
             or not 0 < test_fraction < 1
         ):
             raise ValueError(f"test_fraction={test_fraction!r} must be a number in (0, 1)")
-        if isinstance(max_steps, bool) or not isinstance(max_steps, Integral) or max_steps < 1:
-            raise ValueError(f"max_steps={max_steps!r} must be an integer >= 1")
+        check_int("max_steps", max_steps)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
                 f"render_mode={render_mode!r} must be None or one of {self.metadata['render_modes']}"

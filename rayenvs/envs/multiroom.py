@@ -23,15 +23,15 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
+from rayenvs.validation import is_int
 
 START_MODES = ("random", "first")
 MIN_ROOM_SIZE = 2
 DEFAULT_ROOM_SIZE = 5
 DEFAULT_NUM_ROOMS = 2
 
-# Action -> (dx, dy); y grows downwards (row index), as in the rendered grid.
+# Actions move by (dx, dy) = up (0, -1), down (0, 1), left (-1, 0), right (1, 0); y grows downwards (row index).
 ACTION_NAMES = ("up", "down", "left", "right")
-_DELTAS = np.array([[0, -1], [0, 1], [-1, 0], [1, 0]], dtype=np.int64)
 
 
 def default_max_episode_steps(num_rooms: int, room_size: int, start: str) -> int:
@@ -46,7 +46,7 @@ def default_max_episode_steps(num_rooms: int, room_size: int, start: str) -> int
 
 
 def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not is_int(value):
         raise ValueError(f"{name}={value!r} must be an int >= {minimum} (got type {type(value).__name__})")
     if value < minimum:
         raise ValueError(f"{name}={value!r} is out of range: must be an int >= {minimum}")

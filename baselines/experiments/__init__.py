@@ -1,0 +1,28 @@
+"""Reproduced paper experiments, one module each (bsuite-style), run by ``rayenvs reproduce NAME``.
+
+- ``ray_bandit``: Schaul et al. (2019), ray interference on the K x n contextual bandit (Figs. 1, 3, 4).
+- ``ppo_collapse``: Moalla et al. (2024), PPO's representation collapse on MuJoCo Hopper, and PFO.
+
+:data:`EXPERIMENTS` maps each name to its module and entry point as strings, so the CLI lists the choices
+without importing torch; a new experiment is a new module plus one line here. ``report`` holds what they share.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+EXPERIMENTS: dict[str, str] = {
+    "ray-bandit": "baselines.experiments.ray_bandit:reproduce_ray_bandit",
+    "ppo-collapse": "baselines.experiments.ppo_collapse:reproduce_ppo_collapse",
+}
+
+__all__ = ["EXPERIMENTS", "reproduce"]
+
+
+def reproduce(name: str, **kwargs: Any) -> dict[str, Any]:
+    """Run the experiment registered as ``name`` (a key of :data:`EXPERIMENTS`); returns its summary."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment {name!r} is not one of {tuple(EXPERIMENTS)}")
+    module, func = EXPERIMENTS[name].split(":")
+    return getattr(importlib.import_module(module), func)(**kwargs)

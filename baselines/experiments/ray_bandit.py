@@ -1,0 +1,286 @@
+"""``rayenvs reproduce ray-bandit`` (Schaul et al. 2019): Figure 1 (flow field of the exact 2x2 dynamics with sampled learner
+trajectories), Figure 3 (likelihood that a run's slowest progress is below epsilon, on-policy against the four
+ablations that remove interference or coupling, K = 2) and Figure 4 (on-policy learning curves and plateau
+counts as K = n grows). The batched learners of :mod:`baselines.bandit.learners` make the paper's 1000 seeds
+x 1e5 samples cheap, so the full run fits on a CPU; ``quick`` only cuts the seed count.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from baselines.experiments.report import (
+    REPORT_FILE,
+    SUMMARY_FILE,
+    fmt,
+    new_figure,
+    none_if_nan,
+    output_dir,
+    save_figure,
+)
+from rayenvs.atomic import atomic_write_json, atomic_write_text
+from rayenvs.validation import check_int, is_int
+
+ABLATIONS = ("tabular", "separate", "uniform", "supervised")
+FLOW_MODES = ("on-policy", "tabular", "uniform", "supervised")  # those with a closed-form 2x2 flow
+EPS_GRID = np.logspace(-8, -1, 71)  # Figure 3's horizontal axis
+HEADLINE_EPS = 1e-5  # the paper: ~20% of on-policy K=2 runs cross a plateau this flat
+BANDIT_FULL_SEEDS = 1000  # the paper's settings
+BANDIT_QUICK_SEEDS = 200
+BANDIT_MAX_SAMPLES = 100_000
+LOGGED_ROWS = 2000  # rows logged per run: plateau detection needs a few per plateau, memory grows with it
+FLOW_TRAJECTORIES = 20
+CURVES_PER_PANEL = 12
+MODE_COLOURS = {
+    "on-policy": "tab:red",
+    "tabular": "tab:green",
+    "separate": "darkgreen",
+    "uniform": "tab:blue",
+    "supervised": "goldenrod",
+}
+
+
+@dataclass(frozen=True)
+class BanditSettings:
+    """What ``ray-bandit`` runs: ``seeds`` learners per mode and K, each for at most ``max_samples`` samples."""
+
+    seeds: int = BANDIT_FULL_SEEDS
+    max_samples: int = BANDIT_MAX_SAMPLES
+    contexts: tuple[int, ...] = (2, 4, 8)
+    lr: float = 0.1
+    device: str = "cpu"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("seeds", self.seeds, lo=2, hint=" (likelihoods need several runs)")
+        if not self.contexts or any(not is_int(k) or k < 2 for k in self.contexts):
+            raise ValueError(f"contexts={self.contexts!r} must be a non-empty list of integers >= 2")
+        lowest = 20 * max(max(self.contexts), 2)
+        check_int("max_samples", self.max_samples, lo=lowest, hint=" (20 updates of the largest K)")
+        if not (math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise ValueError(f"lr={self.lr!r} is outside the allowed range (0, 10]")
+
+
+
+
+def _bandit_stats(result: Any, reports: list[Any]) -> dict[str, Any]:
+    """The numbers of the report for one (mode, K) batch of seeds."""
+    from baselines.diagnostics.plateaus import plateau_likelihood
+
+    samples = result.samples_to_stop.astype(np.float64)
+    solved = np.asarray(result.solved, dtype=bool)
+    counts = np.array([r.count for r in reports])
+    return {
+        "seeds": int(result.num_seeds),
+        "solved_frac": float(solved.mean()),
+        "median_samples_solved": none_if_nan(float(np.median(samples[solved]))) if solved.any() else None,
+        "mean_samples_to_stop": float(samples.mean()),
+        "p_slowest_le_eps": float(plateau_likelihood(reports, [HEADLINE_EPS], "slowest")[0]),
+        "p_plateau_le_eps": float(plateau_likelihood(reports, [HEADLINE_EPS], "plateau")[0]),
+        "plateaus_per_run": float(counts.mean()),
+        "frac_with_plateau": float((counts > 0).mean()),
+        "max_plateaus": int(counts.max()),
+    }
+
+
+def _train_bandits(settings: BanditSettings, progress: bool) -> tuple[dict, dict]:
+    """Run every (mode, K) job; returns ``{(mode, K): BanditResult}`` and ``{(mode, K): plateau reports}``."""
+    from tqdm.auto import tqdm
+
+    from baselines.bandit.learners import train_bandit
+    from baselines.diagnostics.plateaus import plateaus_from_bandit
+
+    jobs = [(m, 2) for m in ("on-policy", *ABLATIONS)]
+    jobs += [("on-policy", k) for k in settings.contexts if k != 2]
+    results, reports = {}, {}
+    bar = tqdm(jobs, desc="ray-bandit", disable=not progress)
+    for mode, k in bar:
+        bar.set_postfix_str(f"{mode} K={k}")
+        log_every = max(1, settings.max_samples // k // LOGGED_ROWS)
+        res = train_bandit(
+            k,
+            k,
+            mode,
+            settings.seeds,
+            lr=settings.lr,
+            max_samples=settings.max_samples,
+            device=settings.device,
+            seed=settings.seed,
+            log_every=log_every,
+        )
+        results[(mode, k)] = res
+        reports[(mode, k)] = plateaus_from_bandit(res)
+    return results, reports
+
+
+def _plot_flows(results: dict, out: Path) -> list[Path]:
+    from baselines.bandit.dynamics import plot_flow_field
+
+    paths = []
+    for mode in FLOW_MODES:
+        J = results[(mode, 2)].J
+        trajs = [J[:, s] for s in range(min(FLOW_TRAJECTORIES, J.shape[1]))]
+        name = "fig1_flow.png" if mode == "on-policy" else f"fig1_flow_{mode}.png"
+        title = f"2x2 {mode}: exact flow + {len(trajs)} learners"
+        paths.append(plot_flow_field(out / name, trajectories=trajs, mode=mode, title=title))
+    return paths
+
+
+def _plot_likelihood(reports: dict, out: Path) -> Path:
+    from baselines.diagnostics.plateaus import plateau_likelihood
+
+    fig = new_figure(6.5, 4.2)
+    ax = fig.add_subplot()
+    for mode in ("on-policy", *ABLATIONS):
+        reps = reports[(mode, 2)]
+        colour = MODE_COLOURS[mode]
+        ax.plot(EPS_GRID, plateau_likelihood(reps, EPS_GRID, "slowest"), color=colour, lw=2, label=mode)
+        ax.plot(EPS_GRID, plateau_likelihood(reps, EPS_GRID, "plateau"), color=colour, lw=1, ls="--")
+    ax.axvline(HEADLINE_EPS, color="0.5", lw=0.8, ls=":")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("ε (flatness, dJ/dt per unit of lr-time)")
+    ax.set_ylabel("likelihood")
+    ax.set_title("K = 2: P(slowest progress ≤ ε) (solid), P(detected plateau ≤ ε) (dashed)", fontsize=9)
+    ax.legend(fontsize=8)
+    return save_figure(fig, out / "fig3_plateau_likelihood.png")
+
+
+def _plot_scaling(results: dict, reports: dict, contexts: Sequence[int], out: Path) -> Path:
+    fig = new_figure(4.0 * (len(contexts) + 1), 3.8)
+    axes = fig.subplots(1, len(contexts) + 1)
+    for ax, k in zip(axes, contexts, strict=False):
+        res = results[("on-policy", k)]
+        x = res.samples[1:]
+        total = res.total[1:]
+        for s in range(min(CURVES_PER_PANEL, res.num_seeds)):
+            ax.plot(x, total[:, s], lw=0.8, alpha=0.8)
+        ax.plot(x, np.median(total, axis=1), color="k", lw=2, label="median of all seeds")
+        ax.set_xscale("log")
+        ax.set_ylim(0, k)
+        ax.set_xlabel("samples")
+        ax.set_ylabel("J = Σ_k J_k")
+        ax.set_title(f"on-policy, K = n = {k}")
+        ax.legend(fontsize=7, loc="upper left")
+    ax = axes[-1]
+    top = max(max(r.count for r in reports[("on-policy", k)]) for k in contexts)
+    bins = np.arange(top + 2)
+    width = 0.8 / len(contexts)
+    for i, k in enumerate(contexts):
+        counts = np.array([r.count for r in reports[("on-policy", k)]])
+        frac = np.bincount(counts, minlength=top + 1) / counts.size
+        ax.bar(bins[:-1] + (i - (len(contexts) - 1) / 2) * width, frac, width, label=f"K = {k}")
+    ax.set_xticks(bins[:-1])
+    ax.set_xlabel("plateaus detected in a run")
+    ax.set_ylabel("fraction of runs")
+    ax.set_title("plateau counts")
+    ax.legend(fontsize=8)
+    return save_figure(fig, out / "fig4_scaling.png")
+
+
+
+def _bandit_report(settings: BanditSettings, summary: dict[str, Any], wall_s: float, quick: bool) -> str:
+    modes, scaling = summary["modes"], summary["scaling"]
+    lines = [
+        "# Ray interference on the K x n bandit (Schaul et al. 2019)",
+        "",
+        f"{'Quick' if quick else 'Full'} run: {settings.seeds} seeds per setting, at most {settings.max_samples} "
+        f"samples, step size {settings.lr}, J(θ0) = K/10, stop at J ≥ K - 0.1; {wall_s:.1f} s wall time.",
+        "",
+        "Figures: `fig1_flow*.png` (exact 2x2 flow with sampled learners, Fig. 1), "
+        "`fig3_plateau_likelihood.png` (Fig. 3), `fig4_scaling.png` (Fig. 4).",
+        "",
+        f"## K = 2: on-policy against the ablations (Fig. 3; the paper: ~20% of on-policy runs at ε ≤ "
+        f"{HEADLINE_EPS:g}, none of the ablations)",
+        "",
+        f"| mode | solved | median samples (solved) | mean samples | P(slowest ≤ {HEADLINE_EPS:g}) "
+        f"| P(plateau ≤ {HEADLINE_EPS:g}) | plateaus / run |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode, s in modes.items():
+        lines.append(
+            f"| {mode} | {s['solved_frac']:.1%} | {fmt(s['median_samples_solved'], '.0f')} "
+            f"| {s['mean_samples_to_stop']:.0f} | {s['p_slowest_le_eps']:.1%} | {s['p_plateau_le_eps']:.1%} "
+            f"| {s['plateaus_per_run']:.2f} |"
+        )
+    lines += [
+        "",
+        "## On-policy, K = n growing (Fig. 4; the paper: more contexts, more plateaus)",
+        "",
+        "| K = n | solved | median samples (solved) | mean samples | plateaus / run | runs with a plateau "
+        f"| max plateaus | P(slowest ≤ {HEADLINE_EPS:g}) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for k, s in scaling.items():
+        lines.append(
+            f"| {k} | {s['solved_frac']:.1%} | {fmt(s['median_samples_solved'], '.0f')} "
+            f"| {s['mean_samples_to_stop']:.0f} | {s['plateaus_per_run']:.2f} | {s['frac_with_plateau']:.1%} "
+            f"| {s['max_plateaus']} | {s['p_slowest_le_eps']:.1%} |"
+        )
+    lines += [
+        "",
+        "Definitions: *slowest* is the smallest |dJ/dt| (per unit of lr-time) of a run while it is more than "
+        "10% of the way from its start and from the optimum (the paper's Fig. 3 statistic); *plateau* is the "
+        "flattest plateau found by `baselines.diagnostics.plateaus.detect_plateaus` (default settings). Runs that hit the "
+        "sample budget are included with the progress they made.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def reproduce_ray_bandit(
+    out_dir: str | Path | None = None,
+    quick: bool = False,
+    seeds: int | None = None,
+    max_samples: int | None = None,
+    contexts: Sequence[int] = (2, 4, 8),
+    device: str = "cpu",
+    progress: bool = True,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Run the ray-bandit reproduction and write its figures, ``report.md`` and ``summary.json``.
+
+    ``seeds`` / ``max_samples`` default to the paper's 1000 / 1e5 (``quick``: 200 seeds); they are exposed so
+    tests can shrink the work. Returns the summary (also in ``summary.json``), with the files written.
+    """
+    settings = BanditSettings(
+        seeds=seeds if seeds is not None else (BANDIT_QUICK_SEEDS if quick else BANDIT_FULL_SEEDS),
+        max_samples=max_samples if max_samples is not None else BANDIT_MAX_SAMPLES,
+        contexts=tuple(contexts),
+        device=device,
+        seed=seed,
+    )
+    from baselines.training.loop import check_device
+
+    check_device(device)
+    out = output_dir(out_dir, "ray-bandit")
+    t0 = time.perf_counter()
+    results, reports = _train_bandits(settings, progress)
+    files = _plot_flows(results, out)
+    files.append(_plot_likelihood(reports, out))
+    files.append(_plot_scaling(results, reports, sorted(set(settings.contexts)), out))
+    summary: dict[str, Any] = {
+        "experiment": "ray-bandit",
+        "quick": quick,
+        "settings": asdict(settings),
+        "eps": HEADLINE_EPS,
+        "modes": {m: _bandit_stats(results[(m, 2)], reports[(m, 2)]) for m in ("on-policy", *ABLATIONS)},
+        "scaling": {
+            str(k): _bandit_stats(results[("on-policy", k)], reports[("on-policy", k)])
+            for k in sorted(set(settings.contexts) | {2})
+        },
+    }
+    wall = time.perf_counter() - t0
+    summary["wall_time_s"] = wall
+    files.append(atomic_write_text(out / REPORT_FILE, _bandit_report(settings, summary, wall, quick)))
+    files.append(atomic_write_json(out / SUMMARY_FILE, summary))
+    summary["files"] = [str(p) for p in files]
+    return summary
+

@@ -1,0 +1,55 @@
+"""What every experiment writes: atomic PNG figures (pyplot-free), number formatting, the output folder.
+
+Every output (PNGs, ``report.md``, ``summary.json``) is written atomically, so a folder never holds a
+half-written figure next to a report that describes it.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from rayenvs.atomic import atomic_write
+
+REPORT_FILE = "report.md"
+SUMMARY_FILE = "summary.json"
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    return atomic_write(path, lambda f: f.write(buf.getvalue()), binary=True)
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A pyplot-free figure: no global state, no GUI backend, safe from worker threads."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def none_if_nan(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+
+def fmt(x: float | None, spec: str = ".3g") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+
+def output_dir(out_dir: str | Path | None, name: str) -> Path:
+    """``out_dir`` or ``data_dir()/reproduce/<name>``; an existing file there is an error, not overwritten."""
+    from rayenvs.paths import data_dir
+
+    out = Path(out_dir).expanduser() if out_dir is not None else data_dir() / "reproduce" / name
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output path {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
