@@ -16,7 +16,7 @@ there. *Plateaus* and *collapse rate* come from the diagnostics modules when the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -249,9 +249,24 @@ def pick_baselines(entries: Sequence[Entry]) -> dict[str, Entry]:
     return best
 
 
-def score_board(entries: Sequence[Entry]) -> dict[int, EntryScore]:
-    """Scores of every stored entry, each compared with its env's PPO-baseline entry."""
-    baselines = pick_baselines(entries)
+def pinned_baselines(entries: Sequence[Entry], pins: Mapping[str, int]) -> dict[str, Entry]:
+    """Per env id, the operator-pinned baseline entry, kept only while it is present and verified."""
+    by_id = {e.id: e for e in entries}
+    out = {}
+    for env_id, sid in pins.items():
+        e = by_id.get(sid)
+        if e is not None and e.env_id == env_id and e.tier == "verified":
+            out[env_id] = e
+    return out
+
+
+def score_board(entries: Sequence[Entry], pins: Mapping[str, int] | None = None) -> dict[int, EntryScore]:
+    """Scores of every stored entry, each compared with its env's PPO-baseline entry.
+
+    A served or exported board passes ``pins`` (:meth:`Store.pinned_baselines`): only an operator-pinned,
+    verified entry is a baseline, so nobody becomes the reference by naming a submission ``ppo/baseline``.
+    Without ``pins`` (offline analysis of a list of entries) the best-ranked ``ppo/baseline`` entry is used."""
+    baselines = pick_baselines(entries) if pins is None else pinned_baselines(entries, pins)
     out = {}
     for e in entries:
         base = baselines.get(e.env_id)
