@@ -26,6 +26,7 @@ self-reported.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -146,7 +147,7 @@ def verify_bundle(
     missing = [s.seed for s in bundle.seeds if s.seed not in weights]
     if missing:
         raise ValueError(f"cannot verify: seeds {missing} were submitted without weights")
-    digests = [hash(weights[s.seed]) for s in bundle.seeds]
+    digests = [hashlib.sha256(weights[s.seed]).hexdigest() for s in bundle.seeds]
     if len(set(digests)) != len(digests):
         raise ValueError("cannot verify: two seeds share one weights file")
     deterministic = bundle.protocol.deterministic
