@@ -10,6 +10,7 @@ loads megabytes of tensors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 import time
@@ -114,6 +115,13 @@ class Quarantined:
 
     id: int
     reason: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_stored(bundle_json: str) -> Bundle:
+    """A stored row's bundle, parsed once per distinct JSON text: every page view reads every row, and
+    re-validating 200 bundles per view was a third of the front page's time (a failure is not cached)."""
+    return Bundle.model_validate_json(bundle_json)
 
 
 @dataclass(frozen=True)
@@ -317,7 +325,7 @@ class Store:
         from rayenvs.registration import env_info
 
         try:
-            bundle = Bundle.model_validate_json(row.bundle_json)
+            bundle = _parse_stored(row.bundle_json)
             env_info(row.env_id)
         except ValueError as exc:
             raise ValueError(f"entry #{row.id} is quarantined: {str(exc)[:300]}") from exc

@@ -115,8 +115,10 @@ def create_app(
         except ValueError as exc:
             raise HTTPException(404, str(exc)) from exc
 
+    score_cache: dict[tuple, Any] = {}
+
     def _scores(entries: list[Any]) -> dict[int, Any]:
-        return score_board(entries, store.pinned_baselines())
+        return score_board(entries, store.pinned_baselines(), cache=score_cache)
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
