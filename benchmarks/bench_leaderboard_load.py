@@ -250,7 +250,9 @@ def main() -> None:
     print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as tmp:
         load = run_load(Path(tmp), args.writers, args.submissions, args.readers)
-        print(json.dumps({k: v for k, v in load.items() if k != "errors"} | {"n_errors": len(load["errors"])}))
+        print(
+            json.dumps({k: v for k, v in load.items() if k != "errors"} | {"n_errors": len(load["errors"])})
+        )
         print(
             f"{args.writers} writers x {args.submissions} submissions + {args.readers} readers: "
             f"{load['acked']}/{args.submissions} acknowledged, {load['stored']} stored, lost {len(load['lost'])}, "
