@@ -376,6 +376,19 @@ class Store:
                 continue
         return out
 
+    def scan(self) -> tuple[list[Entry], list[Quarantined]]:
+        """Readable (not hidden) entries and every quarantined row, in one pass over the table."""
+        good, bad = [], []
+        for row in self._rows(None, None, include_hidden=True):
+            try:
+                e = self._entry(row)
+            except ValueError as exc:
+                bad.append(Quarantined(row.id, str(exc)))
+                continue
+            if not e.hidden:
+                good.append(e)
+        return good, bad
+
     def quarantined(self) -> list[Quarantined]:
         """Every stored row that no longer parses or validates, with the reason (shown to the operator)."""
         out = []

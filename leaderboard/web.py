@@ -122,8 +122,8 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        entries = store.entries()
-        return index_html(entries, _scores(entries), APP_URLS, store.quarantined())
+        entries, quarantined = store.scan()
+        return index_html(entries, _scores(entries), APP_URLS, quarantined)
 
     @app.get("/" + SORT_SCRIPT)
     def sort_js() -> Response:

@@ -4,8 +4,6 @@ or stored and then fails verification, with a clear message, and every page keep
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import httpx
 import pytest
@@ -23,28 +21,16 @@ RATE = 25
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    uvicorn = pytest.importorskip("uvicorn")
-    from test_leaderboard_browser import _free_port
+    from test_leaderboard_browser import serve_in_thread
 
     from leaderboard.web import create_app
 
     board = tmp_path_factory.mktemp("attacks") / "board.sqlite"
-    port = _free_port()
-    config = uvicorn.Config(
-        create_app(board, submissions_per_minute=RATE), host="127.0.0.1", port=port, log_level="warning"
-    )
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start within 20 s")
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    with (
+        serve_in_thread(create_app(board, submissions_per_minute=RATE)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
         yield client, Store(board)
-    srv.should_exit = True
-    thread.join(timeout=10)
 
 
 def _post(client: httpx.Client, token: str, body: str | bytes) -> httpx.Response:
