@@ -185,54 +185,57 @@ def _idle_reads(url: str, n: int) -> list[float]:
     return out
 
 
-def run_load(root: Path, writers: int, submissions: int, readers: int) -> dict[str, Any]:
-    """The load run; returns figures plus ``lost`` (acknowledged but not stored, must be empty)."""
-    board = root / "load.sqlite"
-    payloads = make_payloads(root / "runs", submissions)
+def _served_run(root: Path, name: str, writers: int, submissions: int, **load: Any) -> dict[str, Any]:
+    """One load on a fresh board ``root/name.sqlite``; the server stopped (or killed) before the file is read."""
+    board = root / f"{name}.sqlite"
+    payloads = make_payloads(root / f"runs_{name}", submissions)
     tokens = make_tokens(board, writers)
     proc, url = start_server(board)
     try:
-        res = _load(url, tokens, payloads, readers)
-        idle = _idle_reads(url, 20)
+        res = _load(url, tokens, payloads, kill=proc if load.get("kill_after") else None, **load)
+        res["idle"] = [] if load.get("kill_after") else _idle_reads(url, 20)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     integrity, rows = stored_hashes(board)
+    res.update(
+        integrity=integrity,
+        stored=len(rows),
+        lost=sorted(i for i, h in res["acked"].items() if rows.get(i) != h),
+        returncode=proc.returncode,
+    )
+    return res
+
+
+def run_load(root: Path, writers: int, submissions: int, readers: int) -> dict[str, Any]:
+    """The load run; returns figures plus ``lost`` (acknowledged but not stored, must be empty)."""
+    res = _served_run(root, "load", writers, submissions, readers=readers)
     lat = np.asarray(res["latencies"]) if res["latencies"] else np.zeros(1)
     return {
         "submissions": submissions,
         "acked": len(res["acked"]),
-        "stored": len(rows),
-        "lost": sorted(i for i, h in res["acked"].items() if rows.get(i) != h),
+        "stored": res["stored"],
+        "lost": res["lost"],
         "errors": res["errors"],
-        "integrity": integrity,
+        "integrity": res["integrity"],
         "wall_s": res["wall_s"],
         "reads": int(lat.size),
         "read_p50_s": float(np.percentile(lat, 50)),
         "read_p95_s": float(np.percentile(lat, 95)),
         "read_max_s": float(lat.max()),
-        "idle_p95_s": float(np.percentile(idle, 95)),
+        "idle_p95_s": float(np.percentile(res["idle"], 95)),
     }
 
 
 def run_kill(root: Path, writers: int, submissions: int, kill_after: int) -> dict[str, Any]:
     """The same load, the server SIGKILLed after ``kill_after`` acknowledgements; what survives in the file."""
-    board = root / "kill.sqlite"
-    payloads = make_payloads(root / "runs_kill", submissions)
-    tokens = make_tokens(board, writers)
-    proc, url = start_server(board)
-    try:
-        res = _load(url, tokens, payloads, readers=2, kill=proc, kill_after=kill_after)
-    finally:
-        proc.kill()
-        proc.wait(timeout=30)
-    integrity, rows = stored_hashes(board)
+    res = _served_run(root, "kill", writers, submissions, readers=2, kill_after=kill_after)
     return {
         "acked": len(res["acked"]),
-        "stored": len(rows),
-        "lost": sorted(i for i, h in res["acked"].items() if rows.get(i) != h),
-        "integrity": integrity,
-        "killed_by": -proc.returncode,
+        "stored": res["stored"],
+        "lost": res["lost"],
+        "integrity": res["integrity"],
+        "killed_by": -res["returncode"],
     }
 
 
