@@ -1,4 +1,4 @@
-"""``rayenvs submit`` and ``rayenvs leaderboard {list,export,verify,serve,token}``.
+"""``rayenvs submit`` and ``rayenvs leaderboard {list,export,verify,serve,token,hide,unhide,delete,pin-baseline}``.
 
 Only argparse is imported at registration time; SQLAlchemy, FastAPI, torch and matplotlib load inside the
 handlers, so ``rayenvs list`` stays fast.
@@ -8,6 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+
+# C0/C1 control characters (ESC, BEL, CR, ...): stripped from anything a submitter wrote before it is printed,
+# so a name cannot move the cursor, recolour the terminal or fake lines of output.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe_text(value: object) -> str:
+    """``value`` as text with terminal control characters removed."""
+    return _CONTROL.sub("", str(value))
+
 
 BOARD_HELP = (
     "SQLite file or SQLAlchemy URL (postgresql://...); default: the data directory's leaderboard.sqlite"
@@ -40,10 +51,18 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
     from leaderboard.scoring import score_board
     from leaderboard.storage import Store
+    from leaderboard.tokens import token_ids
 
     store = Store(args.board)
-    entries = store.entries(family=args.family)
-    scores = score_board(entries)
+    token_id = None
+    if args.token_name is not None:
+        ids = token_ids(store, args.token_name)
+        if not ids:
+            raise ValueError(f"no token named {args.token_name!r} (see `rayenvs leaderboard token list`)")
+        entries = [e for t in ids for e in store.entries(family=args.family, include_hidden=True, token_id=t)]
+    else:
+        entries = store.entries(family=args.family, include_hidden=args.hidden, token_id=token_id)
+    scores = score_board(entries, store.pinned_baselines())
     table = Table(title=f"leaderboard ({store.url})")
     for col in ("id", "env", "algo/variant", "submitter", "tier", "seeds", "IQM [95% CI]"):
         table.add_column(col)
@@ -51,14 +70,35 @@ def _cmd_list(args: argparse.Namespace) -> int:
         s = scores[e.id]
         table.add_row(
             str(e.id),
-            e.env_id,
-            f"{e.algo}/{e.variant}",
-            e.submitter,
-            e.tier,
+            safe_text(e.env_id),
+            safe_text(f"{e.algo}/{e.variant}"),
+            safe_text(e.submitter),
+            e.tier + (" (hidden)" if e.hidden else ""),
             str(s.num_seeds),
             f"{s.iqm:.3f} [{s.iqm_ci[0]:.3f}, {s.iqm_ci[1]:.3f}]",
         )
-    Console(width=160, markup=False).print(table)
+    Console(width=160, markup=False, highlight=False).print(table)
+    for q in store.quarantined():
+        print(f"quarantined: {safe_text(q.reason)}")
+    return 0
+
+
+def _cmd_moderate(args: argparse.Namespace) -> int:
+    from leaderboard.storage import Store
+
+    store = Store(args.board)
+    if args.leaderboard_command == "hide":
+        store.set_hidden(args.id, True)
+        print(f"entry #{args.id} is hidden")
+    elif args.leaderboard_command == "unhide":
+        store.set_hidden(args.id, False)
+        print(f"entry #{args.id} is shown again")
+    elif args.leaderboard_command == "delete":
+        store.delete(args.id)
+        print(f"entry #{args.id} deleted")
+    else:
+        env_id = store.pin_baseline(args.id)
+        print(f"entry #{args.id} is the PPO baseline of {env_id}")
     return 0
 
 
@@ -77,7 +117,8 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     report = verify_entry(Store(args.board), args.id, episodes=args.episodes, device=args.device)
     print(json.dumps(report.as_dict(), indent=2))
-    print(f"entry #{args.id}: {'VERIFIED' if report.passed else 'FAILED verification'}")
+    verdict = "VERIFIED" if report.passed else f"FAILED verification: {report.reason}"
+    print(f"entry #{args.id}: {verdict}")
     return 0 if report.passed else 1
 
 
@@ -90,7 +131,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         raise ValueError(f"--port {args.port} must be in 1..65535")
     if args.max_upload_mb <= 0:
         raise ValueError(f"--max-upload-mb {args.max_upload_mb} must be > 0")
-    app = create_app(args.board, max_upload_bytes=int(args.max_upload_mb * 1024 * 1024))
+    app = create_app(
+        args.board,
+        max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+        submissions_per_minute=args.submissions_per_minute,
+        api_docs=args.api_docs,
+    )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -106,7 +152,8 @@ def _cmd_token(args: argparse.Namespace) -> int:
         print(f"revoked {revoke_token(store, args.name)} token(s) named {args.name!r}")
     else:
         for t in list_tokens(store):
-            print(f"{t['name']}\t{t['created_at']}\t{'revoked' if t['revoked'] else 'active'}")
+            status = "revoked" if t["revoked"] else "active"
+            print(f"{t['id']}\t{safe_text(t['name'])}\t{t['created_at']}\t{status}")
     return 0
 
 
@@ -129,7 +176,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="print the entries with their IQM and CI")
     p.add_argument("--board", default=None, help=BOARD_HELP)
     p.add_argument("--family", default=None)
+    p.add_argument("--hidden", action="store_true", help="include hidden entries")
+    p.add_argument(
+        "--token",
+        dest="token_name",
+        default=None,
+        metavar="NAME",
+        help="only the entries submitted with the token(s) named NAME (revoked ones too; hidden included)",
+    )
     p.set_defaults(func=_cmd_list)
+
+    for action, text in (
+        ("hide", "hide an entry from every page and score (moderation; the data is kept)"),
+        ("unhide", "show a hidden entry again"),
+        ("delete", "delete an entry with its weights and verifications"),
+        ("pin-baseline", "make a verified entry its env's PPO baseline (what P(> PPO) is measured against)"),
+    ):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("id", type=int)
+        p.add_argument("--board", default=None, help=BOARD_HELP)
+        p.set_defaults(func=_cmd_moderate)
 
     p = sub.add_parser("export", help="write the board as a static HTML site")
     p.add_argument("--board", default=None, help=BOARD_HELP)
@@ -143,7 +209,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--episodes",
         type=int,
         default=None,
-        help="episodes per seed (default: the protocol's episodes_per_point, on training's eval seeds)",
+        help="episodes per seed of a stochastic protocol (default 2000, on the verifier's own seeds); "
+        "a deterministic protocol always replays the claimed final-point episodes exactly",
     )
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_cmd_verify)
@@ -153,6 +220,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--max-upload-mb", type=float, default=64.0)
+    p.add_argument("--submissions-per-minute", type=int, default=30, help="per-token submission rate limit")
+    p.add_argument("--api-docs", action="store_true", help="serve the OpenAPI docs at /docs (off by default)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("token", help="manage HTTP submission tokens")

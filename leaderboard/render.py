@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from leaderboard.scoring import (
 )
 from leaderboard.storage import Entry
 
-TIER_RANK = {"self-reported": 0, "reproducible": 1, "verified": 2}
+TIER_RANK = {"failed": -1, "self-reported": 0, "reproducible": 1, "verified": 2}
 COLUMNS = (
     ("entry", "number"),
     ("env", "text"),
@@ -106,15 +107,27 @@ def row_view(e: Entry, s: EntryScore) -> dict[str, Any]:
     }
 
 
-def index_html(entries: Sequence[Entry], scores: dict[int, EntryScore], urls: Urls) -> str:
-    """The front page: one sortable table per env family, best IQM first."""
+SORT_SCRIPT = "sort.js"
+
+
+def sort_script() -> str:
+    """The index page's table-sorting script, served as a file next to the page (no inline script)."""
+    return (Path(__file__).parent / "templates" / SORT_SCRIPT).read_text(encoding="utf-8")
+
+
+def index_html(
+    entries: Sequence[Entry], scores: dict[int, EntryScore], urls: Urls, quarantined: Sequence[Any] = ()
+) -> str:
+    """The front page: one sortable table per env family, best IQM first; quarantined rows are named."""
     families: dict[str, list[dict[str, Any]]] = {}
     for e in sorted(entries, key=lambda e: (-scores[e.id].iqm, e.id)):
         families.setdefault(e.family, []).append(row_view(e, scores[e.id]))
     view = [{"name": name, "rows": rows} for name, rows in sorted(families.items())]
     cols = [{"label": label, "type": kind} for label, kind in COLUMNS]
     return (
-        _env().get_template("index.html").render(families=view, columns=cols, urls=urls, reps=BOOTSTRAP_REPS)
+        _env()
+        .get_template("index.html")
+        .render(families=view, columns=cols, urls=urls, reps=BOOTSTRAP_REPS, quarantined=list(quarantined))
     )
 
 

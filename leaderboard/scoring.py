@@ -16,7 +16,7 @@ there. *Plateaus* and *collapse rate* come from the diagnostics modules when the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -246,18 +246,52 @@ def pick_baselines(entries: Sequence[Entry]) -> dict[str, Entry]:
     return best
 
 
-def score_board(entries: Sequence[Entry]) -> dict[int, EntryScore]:
-    """Scores of every stored entry, each compared with its env's PPO-baseline entry."""
-    baselines = pick_baselines(entries)
+def pinned_baselines(entries: Sequence[Entry], pins: Mapping[str, int]) -> dict[str, Entry]:
+    """Per env id, the operator-pinned baseline entry, kept only while it is present and verified."""
+    by_id = {e.id: e for e in entries}
+    out = {}
+    for env_id, sid in pins.items():
+        e = by_id.get(sid)
+        if e is not None and e.env_id == env_id and e.tier == "verified":
+            out[env_id] = e
+    return out
+
+
+SCORE_CACHE_SIZE = 4096  # scored entries kept by a served board (cleared when full)
+
+
+def score_board(
+    entries: Sequence[Entry],
+    pins: Mapping[str, int] | None = None,
+    cache: MutableMapping[tuple, EntryScore] | None = None,
+) -> dict[int, EntryScore]:
+    """Scores of every stored entry, each compared with its env's PPO-baseline entry.
+
+    A served or exported board passes ``pins`` (:meth:`Store.pinned_baselines`): only an operator-pinned,
+    verified entry is a baseline, so nobody becomes the reference by naming a submission ``ppo/baseline``.
+    Without ``pins`` (offline analysis of a list of entries) the best-ranked ``ppo/baseline`` entry is used.
+
+    ``cache`` (a served board's) maps ``(hash, family, baseline id, baseline hash)`` to the score: a score
+    depends only on those, and rescoring every entry's bootstrap CIs on every page view made the front page of
+    200 entries take seconds (benchmarks/bench_leaderboard_load.py)."""
+    baselines = pick_baselines(entries) if pins is None else pinned_baselines(entries, pins)
     out = {}
     for e in entries:
         base = baselines.get(e.env_id)
         if base is not None and base.id == e.id:
             base = None
+        key = (e.content_hash, e.family, base.id if base else None, base.content_hash if base else None)
+        if cache is not None and key in cache:
+            out[e.id] = cache[key]
+            continue
         out[e.id] = score_entry(
             e.bundle,
             e.family,
             base.bundle if base is not None else None,
             base.id if base is not None else None,
         )
+        if cache is not None:
+            if len(cache) >= SCORE_CACHE_SIZE:
+                cache.clear()
+            cache[key] = out[e.id]
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leaderboard.render import Urls, curve_png, entry_html, index_html, profile_png
+from leaderboard.render import SORT_SCRIPT, Urls, curve_png, entry_html, index_html, profile_png, sort_script
 from leaderboard.scoring import score_board
 from leaderboard.storage import Store
 from rayenvs.atomic import atomic_write, atomic_write_text
@@ -36,8 +36,11 @@ def export_site(store: Store, out_dir: str | Path) -> list[Path]:
     """Write every page and plot under ``out_dir``; return the files written."""
     out = Path(out_dir)
     entries = store.entries()
-    scores = score_board(entries)
-    written = [atomic_write_text(out / "index.html", index_html(entries, scores, INDEX_URLS))]
+    scores = score_board(entries, store.pinned_baselines())
+    written = [
+        atomic_write_text(out / "index.html", index_html(entries, scores, INDEX_URLS, store.quarantined())),
+        atomic_write_text(out / SORT_SCRIPT, sort_script()),
+    ]
     for e in entries:
         written.append(
             atomic_write_text(

@@ -10,6 +10,7 @@ loads megabytes of tensors.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import sqlite3
 import time
@@ -30,7 +31,9 @@ from sqlalchemy import (
     Table,
     Text,
     create_engine,
+    delete,
     event,
+    func,
     insert,
     select,
     update,
@@ -38,10 +41,10 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from leaderboard.schema import Bundle
-from leaderboard.validation import SubmissionRejected, validate_bundle
+from leaderboard.validation import SubmissionRejected, check_reproducible, validate_bundle
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
-TIERS = ("self-reported", "reproducible", "verified")
+TIERS = ("failed", "self-reported", "reproducible", "verified")
 MAX_TOKEN_NAME = 200
 
 metadata = MetaData()
@@ -59,7 +62,12 @@ submissions = Table(
     Column("tier", String(20), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("bundle_json", Text, nullable=False),
+    # Who submitted it: the token's id (None for a local `rayenvs submit`, which needs file access anyway).
+    Column("token_id", Integer, nullable=True, index=True),
+    Column("hidden", Boolean, nullable=False, default=False),
 )
+# Columns added after the first release: older board files get them on open (ALTER TABLE ... ADD COLUMN).
+_ADDED_COLUMNS = {"token_id": "INTEGER", "hidden": "BOOLEAN NOT NULL DEFAULT 0"}
 
 weights = Table(
     "weights",
@@ -79,6 +87,13 @@ verifications = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+baseline_pins = Table(
+    "baseline_pins",
+    metadata,
+    Column("env_id", String(200), primary_key=True),
+    Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
+)
+
 tokens = Table(
     "tokens",
     metadata,
@@ -95,6 +110,21 @@ class DuplicateSubmission(SubmissionRejected):
 
 
 @dataclass(frozen=True)
+class Quarantined:
+    """A stored row that no longer parses or validates: left out of every page and reported instead."""
+
+    id: int
+    reason: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_stored(bundle_json: str) -> Bundle:
+    """A stored row's bundle, parsed once per distinct JSON text: every page view reads every row, and
+    re-validating 200 bundles per view was a third of the front page's time (a failure is not cached)."""
+    return Bundle.model_validate_json(bundle_json)
+
+
+@dataclass(frozen=True)
 class Entry:
     """One stored submission, without its weights."""
 
@@ -108,6 +138,8 @@ class Entry:
     tier: str
     created_at: dt.datetime
     bundle: Bundle
+    token_id: int | None = None
+    hidden: bool = False
 
     def summary(self) -> dict[str, Any]:
         """The entry's identity as JSON-ready values (no data, no weights)."""
@@ -188,6 +220,20 @@ class Store:
         except (OperationalError, ProgrammingError, IntegrityError):
             # Another process created them between our check and our CREATE (PostgreSQL): check again.
             metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        from sqlalchemy import inspect
+
+        present = {c["name"] for c in inspect(self.engine).get_columns("submissions")}
+        for name, ddl in _ADDED_COLUMNS.items():
+            if name not in present:
+                try:
+                    with self._writer() as conn:
+                        conn.exec_driver_sql(f"ALTER TABLE submissions ADD COLUMN {name} {ddl}")
+                except (OperationalError, ProgrammingError) as exc:  # another process added it first
+                    if "duplicate" not in str(exc).lower() and "exists" not in str(exc).lower():
+                        raise
 
     def _engine_kwargs(self) -> dict[str, Any]:
         if self.url.startswith("sqlite"):
@@ -217,13 +263,29 @@ class Store:
 
     # -- submissions -------------------------------------------------------------------------------------
 
-    def submit(self, bundle: Bundle) -> int:
-        """Validate and store a bundle atomically; return its id. Nothing is stored if anything fails."""
+    def submit(self, bundle: Bundle, token_id: int | None = None) -> int:
+        """Validate and store a bundle atomically; return its id. Nothing is stored if anything fails.
+
+        The JSON that is stored is parsed back and must hash to the submitted hash, so a row that is stored
+        is a row that reads back (no value is altered on the way to the database)."""
         from rayenvs.registration import env_info
 
         validate_bundle(bundle)
+        tier = tier_of(bundle)
+        if tier == "reproducible":
+            check_reproducible(bundle)
         family = env_info(bundle.env_id).family
         stored = bundle.without_weights()
+        stored_json = stored.model_dump_json()
+        try:
+            reread = Bundle.model_validate_json(stored_json).compute_hash()
+        except ValueError as exc:
+            raise SubmissionRejected(f"the bundle does not survive storage: {exc}") from exc
+        if reread != bundle.content_hash:
+            raise SubmissionRejected(
+                f"the stored form of the bundle hashes to {reread}, not {bundle.content_hash}: "
+                "some value does not round-trip through JSON"
+            )
         with self._writer() as conn:
             existing = conn.execute(
                 select(submissions.c.id).where(submissions.c.content_hash == bundle.content_hash)
@@ -241,9 +303,11 @@ class Store:
                         algo=bundle.algo,
                         variant=bundle.variant,
                         submitter=bundle.submitter,
-                        tier=tier_of(bundle),
+                        tier=tier,
                         created_at=_now(),
-                        bundle_json=stored.model_dump_json(),
+                        bundle_json=stored_json,
+                        token_id=token_id,
+                        hidden=False,
                     )
                 ).inserted_primary_key[0]
             except IntegrityError as exc:  # a concurrent writer on a database without BEGIN IMMEDIATE
@@ -257,6 +321,14 @@ class Store:
         return int(sid)
 
     def _entry(self, row: Any) -> Entry:
+        """The row as an Entry; ValueError (with the reason) for a row that no longer parses or validates."""
+        from rayenvs.registration import env_info
+
+        try:
+            bundle = _parse_stored(row.bundle_json)
+            env_info(row.env_id)
+        except ValueError as exc:
+            raise ValueError(f"entry #{row.id} is quarantined: {str(exc)[:300]}") from exc
         return Entry(
             id=row.id,
             content_hash=row.content_hash,
@@ -267,30 +339,118 @@ class Store:
             submitter=row.submitter,
             tier=row.tier,
             created_at=row.created_at,
-            bundle=Bundle.model_validate_json(row.bundle_json),
+            bundle=bundle,
+            token_id=row.token_id,
+            hidden=bool(row.hidden),
         )
 
-    def entries(self, family: str | None = None, env_id: str | None = None) -> list[Entry]:
-        """All entries (optionally of one family or env), oldest first."""
+    def _rows(
+        self, family: str | None, env_id: str | None, include_hidden: bool, token_id: int | None = None
+    ) -> list[Any]:
         query = select(submissions).order_by(submissions.c.id)
         if family is not None:
             query = query.where(submissions.c.family == family)
         if env_id is not None:
             query = query.where(submissions.c.env_id == env_id)
+        if token_id is not None:
+            query = query.where(submissions.c.token_id == token_id)
+        if not include_hidden:
+            query = query.where(~submissions.c.hidden)
         with self.engine.connect() as conn:
-            return [self._entry(r) for r in conn.execute(query)]
+            return list(conn.execute(query))
 
-    def entry(self, submission_id: int) -> Entry:
-        """One entry by id; ValueError naming the id if there is none."""
+    def entries(
+        self,
+        family: str | None = None,
+        env_id: str | None = None,
+        include_hidden: bool = False,
+        token_id: int | None = None,
+    ) -> list[Entry]:
+        """Readable entries (optionally of one family, env or token), oldest first; hidden ones only on request.
+        Rows that no longer validate are skipped here and listed by :meth:`quarantined`."""
+        out = []
+        for row in self._rows(family, env_id, include_hidden, token_id):
+            try:
+                out.append(self._entry(row))
+            except ValueError:
+                continue
+        return out
+
+    def scan(self) -> tuple[list[Entry], list[Quarantined]]:
+        """Readable (not hidden) entries and every quarantined row, in one pass over the table."""
+        good, bad = [], []
+        for row in self._rows(None, None, include_hidden=True):
+            try:
+                e = self._entry(row)
+            except ValueError as exc:
+                bad.append(Quarantined(row.id, str(exc)))
+                continue
+            if not e.hidden:
+                good.append(e)
+        return good, bad
+
+    def quarantined(self) -> list[Quarantined]:
+        """Every stored row that no longer parses or validates, with the reason (shown to the operator)."""
+        out = []
+        for row in self._rows(None, None, include_hidden=True):
+            try:
+                self._entry(row)
+            except ValueError as exc:
+                out.append(Quarantined(row.id, str(exc)))
+        return out
+
+    def entry(self, submission_id: int, include_hidden: bool = False) -> Entry:
+        """One entry by id; ValueError naming the id if there is none (or it is hidden or quarantined)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(submissions).where(submissions.c.id == submission_id)).first()
-        if row is None:
+        if row is None or (row.hidden and not include_hidden):
             raise ValueError(f"no leaderboard entry with id {submission_id}")
         return self._entry(row)
 
+    # -- moderation --------------------------------------------------------------------------------------
+
+    def set_hidden(self, submission_id: int, hidden: bool = True) -> None:
+        """Hide an entry from every page and score (or show it again); its data stays for the record."""
+        with self._writer() as conn:
+            n = conn.execute(
+                update(submissions).where(submissions.c.id == submission_id).values(hidden=hidden)
+            ).rowcount
+        if n == 0:
+            raise ValueError(f"no leaderboard entry with id {submission_id}")
+
+    def delete(self, submission_id: int) -> None:
+        """Remove an entry with its weights, verifications and baseline pin."""
+        with self._writer() as conn:
+            conn.execute(delete(weights).where(weights.c.submission_id == submission_id))
+            conn.execute(delete(verifications).where(verifications.c.submission_id == submission_id))
+            conn.execute(delete(baseline_pins).where(baseline_pins.c.submission_id == submission_id))
+            n = conn.execute(delete(submissions).where(submissions.c.id == submission_id)).rowcount
+        if n == 0:
+            raise ValueError(f"no leaderboard entry with id {submission_id}")
+
+    # -- the PPO baseline each env's entries are compared with -------------------------------------------
+
+    def pin_baseline(self, submission_id: int) -> str:
+        """Make a *verified* entry its env's baseline (the operator's decision, not the submitter's name)."""
+        e = self.entry(submission_id)
+        if e.tier != "verified":
+            raise ValueError(
+                f"entry #{submission_id} is {e.tier}; only a verified entry can be pinned as the baseline "
+                f"(run `rayenvs leaderboard verify {submission_id}` first)"
+            )
+        with self._writer() as conn:
+            conn.execute(delete(baseline_pins).where(baseline_pins.c.env_id == e.env_id))
+            conn.execute(insert(baseline_pins).values(env_id=e.env_id, submission_id=submission_id))
+        return e.env_id
+
+    def pinned_baselines(self) -> dict[str, int]:
+        """``{env_id: entry id}`` of the pinned baselines."""
+        with self.engine.connect() as conn:
+            return {r.env_id: r.submission_id for r in conn.execute(select(baseline_pins))}
+
     def count(self) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(submissions.c.id)).all())
+            return int(conn.execute(select(func.count()).select_from(submissions)).scalar_one())
 
     def weights(self, submission_id: int) -> dict[int, bytes]:
         """``{seed: safetensors blob}`` of an entry (empty if it was submitted without weights)."""
@@ -301,10 +461,10 @@ class Store:
     # -- verification ------------------------------------------------------------------------------------
 
     def record_verification(self, submission_id: int, passed: bool, report: dict[str, Any]) -> None:
-        """Store a verification; a pass lifts the entry to ``verified``, a fail puts it back to ``reproducible``."""
-        self.entry(submission_id)  # a clear error for an unknown id
-        # Verification needs weights and config, so an entry that could be verified is at least reproducible.
-        tier = "verified" if passed else "reproducible"
+        """Store a verification; a pass lifts the entry to ``verified``, a fail or an error makes it ``failed``
+        (shown as such, so a failed claim is never presented as merely unverified)."""
+        self.entry(submission_id, include_hidden=True)  # a clear error for an unknown id
+        tier = "verified" if passed else "failed"
         with self._writer() as conn:
             conn.execute(
                 insert(verifications).values(

@@ -38,19 +38,31 @@ def create_token(store: Store, name: str) -> str:
     return token
 
 
-def check_token(store: Store, token: str | None) -> str | None:
-    """The name of the token's owner if ``token`` is valid and not revoked, else None."""
-    if not token:
+def token_owner(store: Store, token: str | None) -> tuple[int, str] | None:
+    """``(token id, owner name)`` if ``token`` is valid and not revoked, else None."""
+    if not token or len(token) > 200:
         return None
     with store.engine.connect() as conn:
         row = conn.execute(
-            select(tokens.c.name, tokens.c.token_sha256, tokens.c.revoked).where(
+            select(tokens.c.id, tokens.c.name, tokens.c.token_sha256, tokens.c.revoked).where(
                 tokens.c.token_sha256 == _digest(token)
             )
         ).first()
     if row is None or row.revoked or not secrets.compare_digest(row.token_sha256, _digest(token)):
         return None
-    return row.name
+    return int(row.id), row.name
+
+
+def check_token(store: Store, token: str | None) -> str | None:
+    """The name of the token's owner if ``token`` is valid and not revoked, else None."""
+    owner = token_owner(store, token)
+    return None if owner is None else owner[1]
+
+
+def token_ids(store: Store, name: str) -> list[int]:
+    """Ids of every token (revoked or not) labelled ``name``: how a revoked token's entries are found."""
+    with store.engine.connect() as conn:
+        return [int(r.id) for r in conn.execute(select(tokens.c.id).where(tokens.c.name == name))]
 
 
 def revoke_token(store: Store, name: str) -> int:
@@ -66,8 +78,9 @@ def list_tokens(store: Store) -> list[dict[str, object]]:
     """Names, creation times and status of every token (never the tokens themselves)."""
     with store.engine.connect() as conn:
         rows = conn.execute(
-            select(tokens.c.name, tokens.c.created_at, tokens.c.revoked).order_by(tokens.c.id)
+            select(tokens.c.id, tokens.c.name, tokens.c.created_at, tokens.c.revoked).order_by(tokens.c.id)
         ).all()
     return [
-        {"name": r.name, "created_at": r.created_at.isoformat(), "revoked": bool(r.revoked)} for r in rows
+        {"id": r.id, "name": r.name, "created_at": r.created_at.isoformat(), "revoked": bool(r.revoked)}
+        for r in rows
     ]

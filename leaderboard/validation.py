@@ -50,6 +50,11 @@ def validate_bundle(bundle: Bundle) -> None:
     k = len(bundle.component_names)
     if k < 1:
         raise SubmissionRejected("component_names is empty")
+    if k != info.num_components:
+        raise SubmissionRejected(
+            f"{k} component names submitted but {bundle.env_id} has {info.num_components} components"
+        )
+    _check_env_kwargs(bundle, info.kwargs)
 
     ref_steps = bundle.seeds[0].eval.steps
     for s in bundle.seeds:
@@ -78,11 +83,53 @@ def validate_bundle(bundle: Bundle) -> None:
             _check_point(bundle, s.seed, i, rets, comps, k, info.min_return, info.max_return)
         _check_weights(s)
 
+    digests = [s.weights_sha256 for s in bundle.seeds if s.weights_sha256 is not None]
+    if len(set(digests)) != len(digests):
+        raise SubmissionRejected(
+            "two or more seeds carry the same weights file; every seed's policy must be its own training run"
+        )
+
     expected = bundle.compute_hash()
     if bundle.content_hash != expected:
         raise SubmissionRejected(
             f"content hash mismatch: bundle says {bundle.content_hash!r}, its content hashes to {expected!r}"
         )
+
+
+ENV_KWARG_KEYS = ("env_kwargs", "eval_env_kwargs")
+
+
+def _check_env_kwargs(bundle: Bundle, registered: dict) -> None:
+    """Only the catalog task is ranked: a run trained or evaluated with other env kwargs is another task
+    (verifying it in the submitter's environment would certify a score the registered env does not give)."""
+    for key in ENV_KWARG_KEYS:
+        given = bundle.hyperparameters.get(key)
+        if given in (None, {}):
+            continue
+        if not isinstance(given, dict):
+            raise SubmissionRejected(f"hyperparameters.{key} must be a mapping, got {type(given).__name__}")
+        differs = sorted(str(k) for k, v in given.items() if k not in registered or registered[k] != v)
+        if differs:
+            raise SubmissionRejected(
+                f"hyperparameters.{key} sets {differs}, which differ from {bundle.env_id}'s registered kwargs "
+                f"{registered}; the board ranks the catalog env only (register a new env id for another task)"
+            )
+
+
+def check_reproducible(bundle: Bundle) -> None:
+    """Rebuild every seed's policy from the bundle's hyperparameters and load its weights strictly, exactly as
+    the verifier will; a bundle that fails here could never be verified, so it is refused, not stored as
+    ``reproducible``."""
+    from leaderboard.verify import build_policy_model
+
+    for s in bundle.seeds:
+        try:
+            build_policy_model(bundle, s.seed, s.weights_bytes())
+        except Exception as exc:  # noqa: BLE001 - any failure to rebuild means the claim cannot be checked
+            raise SubmissionRejected(
+                f"seed {s.seed}: the policy cannot be rebuilt from the bundle's hyperparameters and weights "
+                f"({type(exc).__name__}: {str(exc)[:500]}); drop the weights to submit as self-reported"
+            ) from exc
 
 
 def _check_weights(s: SeedData) -> None:

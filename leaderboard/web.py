@@ -3,25 +3,67 @@
 Writes need ``Authorization: Bearer <token>`` (``rayenvs leaderboard token create``). The upload cap is
 enforced on the bytes actually received, not only on Content-Length, so a lying client cannot stream past it.
 Uploads are bundle JSON; their weights are safetensors and are never unpickled.
+
+The submitter shown is the token's owner (any name inside the bundle is replaced) and the token's id is stored
+with the entry. Parsing, validation and the database write run in the thread pool, never on the event loop, so
+pages keep serving while a large bundle is checked; each token has a submission rate limit. Every response
+carries a CSP without inline script, ``nosniff``, ``frame-ancestors 'none'`` and ``Referrer-Policy``; the
+OpenAPI docs are off unless asked for.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from leaderboard.render import Urls, curve_png, entry_html, index_html, profile_png
+from leaderboard.render import SORT_SCRIPT, Urls, curve_png, entry_html, index_html, profile_png, sort_script
 from leaderboard.schema import Bundle
 from leaderboard.scoring import score_board
 from leaderboard.storage import DuplicateSubmission, Store
-from leaderboard.tokens import check_token
+from leaderboard.tokens import token_owner
 from leaderboard.validation import SubmissionRejected
 
 DEFAULT_MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+DEFAULT_SUBMISSIONS_PER_MINUTE = 30
+MAX_ENTRY_ID = 2**63 - 1
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class RateLimiter:
+    """At most ``per_minute`` events per key in any sliding 60-second window (thread-safe, in memory)."""
+
+    def __init__(self, per_minute: int) -> None:
+        if per_minute < 1:
+            raise ValueError(f"per_minute={per_minute} must be >= 1")
+        self.per_minute = per_minute
+        self._events: dict[Any, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: Any) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            q = self._events.setdefault(key, deque())
+            while q and now - q[0] > 60.0:
+                q.popleft()
+            if len(q) >= self.per_minute:
+                return False
+            q.append(now)
+            return True
+
 
 APP_URLS = Urls(
     index=lambda: "/",
@@ -43,29 +85,54 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def create_app(board: str | Path | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
+def create_app(
+    board: str | Path | None = None,
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    submissions_per_minute: int = DEFAULT_SUBMISSIONS_PER_MINUTE,
+    api_docs: bool = False,
+) -> FastAPI:
     """An app serving the board at ``board`` (path or SQLAlchemy URL; default the local SQLite file)."""
     if max_upload_bytes < 1:
         raise ValueError(f"max_upload_bytes={max_upload_bytes} must be >= 1")
     store = Store(board)
-    app = FastAPI(title="rayenvs leaderboard")
+    limiter = RateLimiter(submissions_per_minute)
+    docs = {} if api_docs else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="rayenvs leaderboard", **docs)
     app.state.store = store
 
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
     def _entry(entry_id: int) -> Any:
+        if not 1 <= entry_id <= MAX_ENTRY_ID:
+            raise HTTPException(404, f"no leaderboard entry with id {entry_id}")
         try:
             return store.entry(entry_id)
         except ValueError as exc:
             raise HTTPException(404, str(exc)) from exc
 
+    score_cache: dict[tuple, Any] = {}
+
+    def _scores(entries: list[Any]) -> dict[int, Any]:
+        return score_board(entries, store.pinned_baselines(), cache=score_cache)
+
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        entries = store.entries()
-        return index_html(entries, score_board(entries), APP_URLS)
+        entries, quarantined = store.scan()
+        return index_html(entries, _scores(entries), APP_URLS, quarantined)
+
+    @app.get("/" + SORT_SCRIPT)
+    def sort_js() -> Response:
+        return Response(sort_script(), media_type="text/javascript")
 
     @app.get("/entry/{entry_id}", response_class=HTMLResponse)
     def entry_page(entry_id: int) -> str:
         e = _entry(entry_id)
-        scores = score_board(store.entries(env_id=e.env_id))
+        scores = _scores(store.entries(env_id=e.env_id))
         return entry_html(e, scores[e.id], store.verifications(e.id), APP_URLS)
 
     @app.get("/entry/{entry_id}/curve.png")
@@ -82,38 +149,45 @@ def create_app(board: str | Path | None = None, max_upload_bytes: int = DEFAULT_
     @app.get("/api/entries")
     def api_entries() -> list[dict[str, Any]]:
         entries = store.entries()
-        scores = score_board(entries)
+        scores = _scores(entries)
         return [e.summary() | {"scores": scores[e.id].as_dict()} for e in entries]
 
     @app.get("/api/entries/{entry_id}")
     def api_entry(entry_id: int) -> dict[str, Any]:
         e = _entry(entry_id)
-        scores = score_board(store.entries(env_id=e.env_id))
+        scores = _scores(store.entries(env_id=e.env_id))
         return e.summary() | {
             "scores": scores[e.id].as_dict(),
             "verifications": store.verifications(e.id),
             "bundle": e.bundle.model_dump(mode="json"),
         }
 
+    def _parse_and_store(body: bytes, token_id: int, owner: str) -> int:
+        try:
+            bundle = Bundle.model_validate_json(body)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False, include_input=False, include_context=False)
+            raise HTTPException(422, f"not a valid submission bundle: {str(errors)[:2000]}") from exc
+        bundle = bundle.model_copy(update={"submitter": owner})  # unhashed: the hash is unchanged
+        try:
+            return store.submit(bundle, token_id=token_id)
+        except SubmissionRejected as exc:
+            raise HTTPException(409 if isinstance(exc, DuplicateSubmission) else 422, str(exc)) from exc
+
     @app.post("/api/submit", status_code=201)
     async def api_submit(request: Request) -> JSONResponse:
         auth = request.headers.get("authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-        owner = check_token(store, token)
-        if owner is None:
+        found = await run_in_threadpool(token_owner, store, token)
+        if found is None:
             raise HTTPException(401, "a valid submission token is required (Authorization: Bearer <token>)")
-        body = await _read_capped(request, max_upload_bytes)
-        try:
-            bundle = Bundle.model_validate_json(body)
-        except ValidationError as exc:
+        token_id, owner = found
+        if not limiter.allow(token_id):
             raise HTTPException(
-                422,
-                f"not a valid submission bundle: {exc.errors(include_url=False, include_input=False, include_context=False)}",
-            ) from exc
-        try:
-            sid = store.submit(bundle)
-        except SubmissionRejected as exc:
-            raise HTTPException(409 if isinstance(exc, DuplicateSubmission) else 422, str(exc)) from exc
+                429, f"token {owner!r} exceeded {limiter.per_minute} submissions per minute; retry later"
+            )
+        body = await _read_capped(request, max_upload_bytes)
+        sid = await run_in_threadpool(_parse_and_store, body, token_id, owner)
         return JSONResponse({"id": sid, "token_owner": owner}, status_code=201)
 
     return app

@@ -14,6 +14,8 @@ from pathlib import Path
 
 WEIGHT_FILES = ("policy.safetensors", "policy.pt", "policy.pth", "model.zip", "policy.zip")
 SB3_POLICY_MEMBER = "policy.pth"
+# Largest weights file (and largest decompressed SB3 policy member) accepted: a zip bomb stops here.
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 
 
 def state_dict_to_safetensors(state_dict: dict) -> bytes:
@@ -56,9 +58,27 @@ def _torch_state_dict(raw: bytes, what: str) -> bytes:
     return state_dict_to_safetensors(obj)
 
 
+def _read_member_capped(zf: zipfile.ZipFile, name: str, what: str) -> bytes:
+    """Read one archive member, refusing it as soon as it decompresses past :data:`MAX_WEIGHTS_BYTES`
+    (the declared size in the zip header is checked first, but a forged header cannot get past the stream cap)."""
+    declared = zf.getinfo(name).file_size
+    if declared > MAX_WEIGHTS_BYTES:
+        raise ValueError(f"{what}:{name} decompresses to {declared} bytes; the limit is {MAX_WEIGHTS_BYTES}")
+    out = bytearray()
+    with zf.open(name) as fh:
+        while chunk := fh.read(1 << 20):
+            out.extend(chunk)
+            if len(out) > MAX_WEIGHTS_BYTES:
+                raise ValueError(f"{what}:{name} decompresses past the {MAX_WEIGHTS_BYTES}-byte limit")
+    return bytes(out)
+
+
 def weights_from_file(path: str | Path) -> bytes:
     """Read one weights file of an accepted format and return it as safetensors bytes."""
     p = Path(path)
+    size = p.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise ValueError(f"{p} is {size} bytes; weights files are limited to {MAX_WEIGHTS_BYTES} bytes")
     raw = p.read_bytes()
     if p.suffix == ".safetensors":
         load_safetensors(raw)
@@ -70,7 +90,7 @@ def weights_from_file(path: str | Path) -> bytes:
             with zipfile.ZipFile(io.BytesIO(raw)) as zf:
                 if SB3_POLICY_MEMBER not in zf.namelist():
                     raise ValueError(f"{p} has no {SB3_POLICY_MEMBER} member; it is not an SB3 model archive")
-                member = zf.read(SB3_POLICY_MEMBER)
+                member = _read_member_capped(zf, SB3_POLICY_MEMBER, str(p))
         except zipfile.BadZipFile as exc:
             raise ValueError(f"{p} is not a zip archive: {exc}") from exc
         return _torch_state_dict(member, f"{p}:{SB3_POLICY_MEMBER}")

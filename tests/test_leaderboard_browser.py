@@ -10,6 +10,7 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(tmp_path):
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     from leaderboard.web import create_app
 
     board = tmp_path / "browser.sqlite"
@@ -57,9 +58,16 @@ def server(tmp_path):
     store.submit(
         build_bundle(make_runs(tmp_path, GOOD, "multi", env_id="rayenvs/Bandit-K4n4-v0", algo="other"))
     )
+    with serve_in_thread(create_app(board)) as url:
+        yield url, ids
+
+
+@contextmanager
+def serve_in_thread(app):
+    """Serve ``app`` with a real uvicorn server on 127.0.0.1 (a free port) in a thread; yield its base URL."""
+    uvicorn = pytest.importorskip("uvicorn")
     port = _free_port()
-    config = uvicorn.Config(create_app(board), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -67,9 +75,11 @@ def server(tmp_path):
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("uvicorn did not start within 20 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ids
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 def _column_values(page, table: str, col: int) -> list[str]:

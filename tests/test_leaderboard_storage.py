@@ -99,7 +99,7 @@ def test_board_url_forms(tmp_path):
 @needs_postgres
 def test_postgres_round_trip(tmp_path):
     store = Store(_empty_postgres())
-    b = build_bundle(make_runs(tmp_path, GOOD, weights={"w": __import__("torch").ones(3)}))
+    b = build_bundle(make_runs(tmp_path, GOOD, weights="policy"))
     sid = store.submit(b)
     e = store.entry(sid)
     assert (e.content_hash, e.tier, e.family) == (b.content_hash, "reproducible", "bandit")
@@ -129,7 +129,7 @@ def test_tokens_are_hashed_and_revocable(tmp_path):
 
 def test_static_export_and_cli(tmp_path, capsys):
     board = tmp_path / "board.sqlite"
-    weights_runs = make_runs(tmp_path, GOOD, "a", weights={"w": __import__("torch").zeros(2)})
+    weights_runs = make_runs(tmp_path, GOOD, "a", weights="policy")
     assert main(["submit", *map(str, weights_runs), "--board", str(board), "--submitter", "<b>bold</b>"]) == 0
     assert main(["submit", *map(str, make_runs(tmp_path, [[1.0] * 4] * 3, "b")), "--board", str(board)]) == 0
     capsys.readouterr()

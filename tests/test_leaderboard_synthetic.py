@@ -27,14 +27,16 @@ STEPS = [0, 100, 200, 300]
 EPISODES = 4
 
 
-def bandit_curve(levels: list[float], episodes: int = EPISODES, steps: list[int] | None = None) -> Curve:
-    """Eval curve whose point i has round(levels[i] * episodes) successes; contexts alternate 0, 1, 0, ..."""
+def bandit_curve(
+    levels: list[float], episodes: int = EPISODES, steps: list[int] | None = None, k: int = 2
+) -> Curve:
+    """Eval curve whose point i has round(levels[i] * episodes) successes; contexts cycle 0, 1, ..., k-1."""
     returns, comps = [], []
     for level in levels:
         wins = round(level * episodes)
         rets = [1.0 if j < wins else 0.0 for j in range(episodes)]
         returns.append(rets)
-        comps.append([[r, 0.0] if j % 2 == 0 else [0.0, r] for j, r in enumerate(rets)])
+        comps.append([[r if c == j % k else 0.0 for c in range(k)] for j, r in enumerate(rets)])
     steps = STEPS[: len(levels)] if steps is None else steps
     return Curve(steps=steps, returns=returns, component_returns=comps, episodes_per_point=episodes)
 
@@ -47,20 +49,27 @@ def make_run(
     variant: str = "baseline",
     config: dict | None = None,
     env_id: str = ENV,
-    weights: dict | None = None,
+    weights: dict | str | None = None,
     steps: list[int] | None = None,
 ) -> Path:
-    """Write one run directory (results.json, and policy.safetensors when ``weights`` is given)."""
+    """Write one run directory (results.json, and policy.safetensors when ``weights`` is given; ``"policy"``
+    means the freshly initialised PPO policy of this configuration and seed, which the board can rebuild)."""
+    from rayenvs.registration import env_info
+
     run_dir.mkdir(parents=True, exist_ok=True)
+    k = env_info(env_id).num_components
+    config = {"learning_rate": 3e-4, "n_steps": 64, "seed": seed} if config is None else config
+    if weights == "policy":
+        weights = policy_weights(env_id, config, seed, k)
     RunResult(
         env_id=env_id,
         algo=algo,
         variant=variant,
         seed=seed,
-        config={"learning_rate": 3e-4, "n_steps": 64, "seed": seed} if config is None else config,
-        component_names=["context_0", "context_1"],
+        config=config,
+        component_names=[f"context_{c}" for c in range(k)],
         total_timesteps=(STEPS[len(levels) - 1] if steps is None else steps[-1]),
-        eval=bandit_curve(levels, steps=steps),
+        eval=bandit_curve(levels, steps=steps, k=k),
         versions={"rayenvs": "0.1.0", "torch": torch.__version__},
         hardware={"device": "cpu"},
         wall_time_s=12.5,
@@ -68,6 +77,25 @@ def make_run(
     if weights is not None:
         save_file(weights, str(run_dir / "policy.safetensors"))
     return run_dir
+
+
+def policy_weights(env_id: str, config: dict, seed: int, k: int) -> dict:
+    """The state_dict of the PPO policy that ``config`` builds for ``seed`` (different for every seed)."""
+    from leaderboard.schema import Bundle
+    from leaderboard.verify import build_policy_model
+
+    skeleton = Bundle(
+        suite_version="0",
+        env_id=env_id,
+        algo="ppo",
+        variant="baseline",
+        hyperparameters={key: v for key, v in config.items() if key != "seed"},
+        component_names=[f"context_{c}" for c in range(k)],
+        protocol={"deterministic": True, "episodes_per_point": EPISODES},
+        seeds=[],
+        wall_time_s=0.0,
+    )
+    return dict(build_policy_model(skeleton, seed, None).policy.state_dict())
 
 
 def make_runs(root: Path, levels_per_seed: list[list[float]], tag: str = "cfg", **kwargs) -> list[Path]:

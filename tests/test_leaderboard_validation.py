@@ -111,9 +111,8 @@ def test_hash_mismatch_is_rejected(tmp_path, store):
 
 
 def test_weights_must_match_their_digest(tmp_path, store):
-    import torch
 
-    b = _bundle(tmp_path, weights={"w": torch.ones(2)})
+    b = _bundle(tmp_path, weights="policy")
     seeds = [b.seeds[0].model_copy(update={"weights_sha256": "0" * 64}), *b.seeds[1:]]
     with pytest.raises(SubmissionRejected, match="seed 0: weights hash to"):
         store.submit(b.model_copy(update={"seeds": seeds}).with_hash())

@@ -100,8 +100,8 @@ def test_verify_passes_for_honest_and_fails_for_tampered_results(tmp_path, capsy
     assert "FAILED verification" in capsys.readouterr().out
     bad = store.verifications(tampered)[-1]
     assert bad["passed"] is False and bad["report"]["reported_mean"] == pytest.approx(1.0)
-    assert not bad["report"]["ci"][0] <= 1.0 <= bad["report"]["ci"][1]
-    assert store.entry(tampered).tier == "reproducible"
+    assert bad["report"]["mismatched_episodes"] > 0
+    assert store.entry(tampered).tier == "failed"  # issue 11: a failed verification is shown as failed
 
 
 def test_verify_needs_weights(tmp_path):

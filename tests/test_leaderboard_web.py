@@ -40,6 +40,11 @@ def test_pages_api_and_plots(tmp_path, board):
     store = Store(board)
     base = store.submit(build_bundle(make_runs(tmp_path, GOOD, "base"), submitter="alice"))
     other = store.submit(build_bundle(make_runs(tmp_path, [[1.0] * 4] * 3, "o", variant="pfo-last")))
+    # Issue 11: the baseline is the operator's pin of a verified entry, not whichever entry is named ppo/baseline.
+    with pytest.raises(ValueError, match="only a verified entry can be pinned"):
+        store.pin_baseline(base)
+    store.record_verification(base, True, {"note": "test"})
+    store.pin_baseline(base)
     client = _client(board)
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -65,7 +70,7 @@ def test_pages_api_and_plots(tmp_path, board):
     )
     detail = client.get(f"/api/entries/{base}").json()
     assert detail["bundle"]["seeds"][0]["eval"]["steps"] == [0, 100, 200, 300]
-    assert detail["submitter"] == "alice" and detail["tier"] == "self-reported"
+    assert detail["submitter"] == "alice" and detail["tier"] == "verified"
 
 
 def test_submission_requires_a_valid_token(tmp_path, board, token):
@@ -107,10 +112,11 @@ def test_oversized_upload_is_refused(tmp_path, board, token):
         create_app(board, max_upload_bytes=0)
 
 
-def test_script_tags_in_every_field_show_as_text(tmp_path, board, token):
+def test_script_tags_in_every_field_show_as_text(tmp_path, board):
     dirs = make_runs(tmp_path, GOOD, algo=XSS, variant=XSS, config={"learning_rate": 3e-4, XSS: XSS})
-    bundle = build_bundle(dirs, submitter=XSS)
+    bundle = build_bundle(dirs, submitter="ignored")
     client = _client(board)
+    token = create_token(Store(board), XSS)  # issue 11: the submitter shown is the token's owner
     assert (
         client.post("/api/submit", content=bundle.model_dump_json(), headers=_auth(token)).status_code == 201
     )
