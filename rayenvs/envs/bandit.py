@@ -23,9 +23,11 @@ from gymnasium.vector.utils import batch_space
 
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
 
-# Uniforms pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
+# Contexts pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
 # ``Generator.random(B)`` yields exactly the values of B scalar ``random()`` calls), this one only sets speed.
-_UNIFORM_BLOCK = 256
+_UNIFORM_BLOCK = 1024
+# Sub-envs refilled per bulk inverse-CDF call (bounds the float64 scratch to 32 MB).
+_REFILL_CHUNK = 4096
 
 
 def _as_int(value: Any, name: str, allowed: str) -> int:
@@ -120,6 +122,15 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
 
     Every id has the native vector env :class:`ContextualBanditVectorEnv` (``gym.make_vec(id, num_envs=N)``).
 
+    ## Version History
+
+    - v0 (issue 15): the native vector env's ``info["final_obs"]`` became one ``(N, K)`` float32 array
+      instead of an object array of N rows (indexing ``[i]`` gives the same row; ``np.stack`` of it is a
+      no-op). Observations, rewards, terminations, every other info key and every per-env stream are
+      unchanged, so the id keeps its version: nothing an agent sees or learns from changed, and the SB3
+      adapter (``baselines/training.py``) reads ``final_obs[i]``, which is the same row in both layouts.
+    - v0: initial version.
+
     ## Arguments
 
     - ``num_contexts`` (K, int >= 1, default 2).
@@ -192,15 +203,18 @@ class ContextualBanditVectorEnv(VectorEnv):
     """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once with numpy (SAME_STEP autoreset).
 
     Every step ends every episode, so each step returns the next episode's observation directly, with the
-    finished episodes' observations in ``info["final_obs"]`` (object array of per-env arrays) and their step
-    infos in ``info["final_info"]`` (dict of batched arrays with ``_key`` masks); the top-level info holds the
-    new episodes' reset info (``component``). This is exactly what ``gymnasium.vector.SyncVectorEnv`` with
-    ``autoreset_mode=SAME_STEP`` returns for the single env.
+    finished episodes' observations in ``info["final_obs"]`` (one ``(N, K)`` float32 array; row i is sub-env
+    i's) and their step infos in ``info["final_info"]`` (dict of batched arrays with ``_key`` masks); the
+    top-level info holds the new episodes' reset info (``component``). Everything equals what
+    ``gymnasium.vector.SyncVectorEnv`` with ``autoreset_mode=SAME_STEP`` returns for the single env, except
+    that Gymnasium's ``final_obs`` is an object array of N row arrays: ``info["final_obs"][i]`` gives the same
+    row either way, and building N Python objects per step cost more than the whole step otherwise.
 
     Streams match the single env's: ``reset(seed=s)`` seeds sub-env i with ``s + i`` through
     ``gymnasium.utils.seeding.np_random`` and each sub-env draws one uniform per episode from its own
     generator, so sub-env i yields the contexts and rewards of a single env reset with seed ``s + i`` and
-    stepped with the same actions. Uniforms are pre-drawn in blocks per sub-env (same values, far fewer calls).
+    stepped with the same actions. Contexts are pre-drawn in blocks (each sub-env's uniforms from its own
+    generator, mapped by inverse CDF in bulk): same values, one contiguous row read per step.
     ``reset(options={"reset_mask": mask})`` resets only the masked sub-envs, as Gymnasium's vector envs do.
     """
 
@@ -231,29 +245,46 @@ class ContextualBanditVectorEnv(VectorEnv):
         self._cdf = _cdf(self.context_probs)
         self._eye_f32 = np.eye(self.num_contexts, dtype=np.float32)
         self._eye_bool = np.eye(self.num_contexts, dtype=bool)
-        self._rows = np.arange(self.num_envs)
+        self._flat_rows = np.arange(self.num_envs, dtype=np.int64) * self.num_contexts
         self._generators: list[np.random.Generator | None] = [None] * self.num_envs
-        self._uniforms = np.empty((self.num_envs, _UNIFORM_BLOCK), dtype=np.float64)
-        self._cursor = np.full(self.num_envs, _UNIFORM_BLOCK, dtype=np.int64)
+        # Row t of the buffer holds every sub-env's t-th pre-drawn context (inverse CDF of its t-th uniform),
+        # and all sub-envs share one cursor: the common step reads one contiguous row. A sub-env that draws
+        # alone (a masked reset) shifts its column up by one and tops it up from its generator, so the cursor
+        # stays shared and its stream stays in order.
+        ctx_dtype = np.uint8 if self.num_contexts <= 256 else np.int64
+        self._buffer = np.zeros((_UNIFORM_BLOCK, self.num_envs), dtype=ctx_dtype)
+        self._cursor = 0
         self.contexts: np.ndarray | None = None
 
-    def _refill(self, envs: np.ndarray) -> None:
-        for i in envs:
-            gen = self._generators[i]
-            if gen is None:
-                gen, _ = seeding.np_random(None)
-                self._generators[i] = gen
-            self._uniforms[i] = gen.random(_UNIFORM_BLOCK)
-            self._cursor[i] = 0
+    def _fill(self, i: int, start: int) -> None:
+        self._buffer[start:, i] = context_from_uniform(self._cdf, self._generators[i].random(_UNIFORM_BLOCK - start))
 
-    def _draw(self, envs: np.ndarray) -> np.ndarray:
-        """One uniform per listed sub-env, from each one's stream in order."""
-        exhausted = envs[self._cursor[envs] >= _UNIFORM_BLOCK]
-        if exhausted.size:
-            self._refill(exhausted)
-        u = self._uniforms[envs, self._cursor[envs]]
-        self._cursor[envs] += 1
-        return u
+    def _refill_all(self) -> None:
+        chunk = min(_REFILL_CHUNK, self.num_envs)
+        scratch = np.empty((chunk, _UNIFORM_BLOCK), dtype=np.float64)
+        for lo in range(0, self.num_envs, chunk):
+            hi = min(lo + chunk, self.num_envs)
+            for j, gen in enumerate(self._generators[lo:hi]):
+                gen.random(out=scratch[j])
+            self._buffer[:, lo:hi] = context_from_uniform(self._cdf, scratch[: hi - lo]).T
+        self._cursor = 0
+
+    def _draw_all(self) -> np.ndarray:
+        """One context per sub-env, each from its own stream in order."""
+        ctx = self._buffer[self._cursor].astype(np.int64)
+        self._cursor += 1
+        if self._cursor == _UNIFORM_BLOCK:
+            self._refill_all()
+        return ctx
+
+    def _draw_some(self, envs: np.ndarray) -> np.ndarray:
+        """One context for each listed sub-env only; the others' streams do not move."""
+        c = self._cursor
+        ctx = self._buffer[c, envs].astype(np.int64)
+        self._buffer[c : _UNIFORM_BLOCK - 1, envs] = self._buffer[c + 1 :, envs]
+        last = np.array([self._generators[i].random() for i in envs])
+        self._buffer[_UNIFORM_BLOCK - 1, envs] = context_from_uniform(self._cdf, last)
+        return ctx
 
     def reset(
         self,
@@ -286,15 +317,17 @@ class ContextualBanditVectorEnv(VectorEnv):
             if self.contexts is None:
                 self.contexts = np.zeros(self.num_envs, dtype=np.int64)
         envs = np.flatnonzero(mask)
+        c = self._cursor
         for i in envs:
-            if seeds[i] is not None:
-                self._generators[i], _ = seeding.np_random(seeds[i])
-                self._cursor[i] = _UNIFORM_BLOCK
-        self.contexts[envs] = context_from_uniform(self._cdf, self._draw(envs))
+            if seeds[i] is not None or self._generators[i] is None:
+                gen, _ = seeding.np_random(seeds[i])
+                self._generators[i] = gen
+                self._fill(i, c)
+        self.contexts[envs] = self._draw_all() if envs.size == self.num_envs else self._draw_some(envs)
         # Unmasked entries are 0, as Gymnasium's info aggregation leaves them.
         contexts = np.zeros(self.num_envs, dtype=np.int64)
         contexts[envs] = self.contexts[envs]
-        return self._eye_f32[self.contexts], {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
+        return self._eye_f32.take(self.contexts, axis=0), {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Pay every sub-env, end every episode, and return the next episodes' observations (SAME_STEP)."""
@@ -306,32 +339,29 @@ class ContextualBanditVectorEnv(VectorEnv):
         if acts.min() < 0 or acts.max() >= self.num_arms:
             raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
         old = self.contexts
-        rewards = (acts == old).astype(np.float64)
+        rewards = np.equal(acts, old).astype(np.float64)
+        # One-step episodes: the step's component rewards are also the episode's component returns.
         component_rewards = np.zeros((self.num_envs, self.num_contexts), dtype=np.float64)
-        component_rewards[self._rows, old] = rewards
-        final_obs_rows = self._eye_f32[old]
-        final_obs = np.empty(self.num_envs, dtype=object)
-        final_obs[:] = list(final_obs_rows)
-        everyone = np.ones(self.num_envs, dtype=bool)
+        component_rewards.reshape(-1)[self._flat_rows + old] = rewards
         final_info = {
             COMPONENT_REWARDS: component_rewards,
-            f"_{COMPONENT_REWARDS}": everyone.copy(),
-            COMPONENT: old.copy(),
-            f"_{COMPONENT}": everyone.copy(),
+            f"_{COMPONENT_REWARDS}": np.ones(self.num_envs, dtype=bool),
+            COMPONENT: old,
+            f"_{COMPONENT}": np.ones(self.num_envs, dtype=bool),
             COMPONENT_RETURNS: component_rewards.copy(),
-            f"_{COMPONENT_RETURNS}": everyone.copy(),
-            COMPONENT_PRESENT: self._eye_bool[old],
-            f"_{COMPONENT_PRESENT}": everyone.copy(),
+            f"_{COMPONENT_RETURNS}": np.ones(self.num_envs, dtype=bool),
+            COMPONENT_PRESENT: self._eye_bool.take(old, axis=0),
+            f"_{COMPONENT_PRESENT}": np.ones(self.num_envs, dtype=bool),
         }
-        self.contexts = context_from_uniform(self._cdf, self._draw(self._rows)).astype(np.int64)
+        self.contexts = self._draw_all()
         info = {
-            "final_obs": final_obs,
-            "_final_obs": everyone.copy(),
+            "final_obs": self._eye_f32.take(old, axis=0),
+            "_final_obs": np.ones(self.num_envs, dtype=bool),
             "final_info": final_info,
-            "_final_info": everyone.copy(),
+            "_final_info": np.ones(self.num_envs, dtype=bool),
             COMPONENT: self.contexts.copy(),
-            f"_{COMPONENT}": everyone,
+            f"_{COMPONENT}": np.ones(self.num_envs, dtype=bool),
         }
         terminations = np.ones(self.num_envs, dtype=bool)
         truncations = np.zeros(self.num_envs, dtype=bool)
-        return self._eye_f32[self.contexts], rewards, terminations, truncations, info
+        return self._eye_f32.take(self.contexts, axis=0), rewards, terminations, truncations, info
