@@ -81,6 +81,18 @@ def context_from_uniform(cdf: np.ndarray, u: np.ndarray | float) -> np.ndarray:
     return np.searchsorted(cdf, u, side="right")
 
 
+def _contexts_in_bulk(cdf: np.ndarray, u: np.ndarray, dtype: type) -> np.ndarray:
+    """``context_from_uniform`` for a big block, as the count of ``cdf[:-1] <= u`` (``cdf[-1] == 1 > u``):
+    the same integers as ``searchsorted(side="right")``, but a few vectorised compares for small K are
+    several times faster than a binary search per value."""
+    if cdf.size > 16:
+        return context_from_uniform(cdf, u).astype(dtype)
+    out = np.zeros(u.shape, dtype=dtype)
+    for edge in cdf[:-1]:
+        out += u >= edge
+    return out
+
+
 class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
     """
     ## Description
@@ -245,7 +257,14 @@ class ContextualBanditVectorEnv(VectorEnv):
         self._cdf = _cdf(self.context_probs)
         self._eye_f32 = np.eye(self.num_contexts, dtype=np.float32)
         self._eye_bool = np.eye(self.num_contexts, dtype=bool)
-        self._flat_rows = np.arange(self.num_envs, dtype=np.int64) * self.num_contexts
+        # Row k < K: reward 1 in component k; row K: a miss (all zeros). One gather builds the step's
+        # component rewards (an arm >= K never matches a context, so it never indexes past row K).
+        self._paid_rows = np.eye(self.num_contexts + 1, self.num_contexts, dtype=np.float64)
+        # The all-True masks and the all-False truncations are the same every step: shared, read-only.
+        self._all = np.ones(self.num_envs, dtype=bool)
+        self._all.flags.writeable = False
+        self._none = np.zeros(self.num_envs, dtype=bool)
+        self._none.flags.writeable = False
         self._generators: list[np.random.Generator | None] = [None] * self.num_envs
         # Row t of the buffer holds every sub-env's t-th pre-drawn context (inverse CDF of its t-th uniform),
         # and all sub-envs share one cursor: the common step reads one contiguous row. A sub-env that draws
@@ -266,7 +285,7 @@ class ContextualBanditVectorEnv(VectorEnv):
             hi = min(lo + chunk, self.num_envs)
             for j, gen in enumerate(self._generators[lo:hi]):
                 gen.random(out=scratch[j])
-            self._buffer[:, lo:hi] = context_from_uniform(self._cdf, scratch[: hi - lo]).T
+            self._buffer[:, lo:hi] = _contexts_in_bulk(self._cdf, scratch[: hi - lo], self._buffer.dtype).T
         self._cursor = 0
 
     def _draw_all(self) -> np.ndarray:
@@ -323,7 +342,10 @@ class ContextualBanditVectorEnv(VectorEnv):
                 gen, _ = seeding.np_random(seeds[i])
                 self._generators[i] = gen
                 self._fill(i, c)
-        self.contexts[envs] = self._draw_all() if envs.size == self.num_envs else self._draw_some(envs)
+        # A new array each time: the step's infos hand out ``self.contexts`` itself, so it is never written.
+        new = self.contexts.copy()
+        new[envs] = self._draw_all() if envs.size == self.num_envs else self._draw_some(envs)
+        self.contexts = new
         # Unmasked entries are 0, as Gymnasium's info aggregation leaves them.
         contexts = np.zeros(self.num_envs, dtype=np.int64)
         contexts[envs] = self.contexts[envs]
@@ -339,29 +361,28 @@ class ContextualBanditVectorEnv(VectorEnv):
         if acts.min() < 0 or acts.max() >= self.num_arms:
             raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
         old = self.contexts
-        rewards = np.equal(acts, old).astype(np.float64)
+        hit = np.equal(acts, old)
+        rewards = hit.astype(np.float64)
         # One-step episodes: the step's component rewards are also the episode's component returns.
-        component_rewards = np.zeros((self.num_envs, self.num_contexts), dtype=np.float64)
-        component_rewards.reshape(-1)[self._flat_rows + old] = rewards
+        component_rewards = self._paid_rows.take(np.where(hit, old, self.num_contexts), axis=0)
+        all_ = self._all
         final_info = {
             COMPONENT_REWARDS: component_rewards,
-            f"_{COMPONENT_REWARDS}": np.ones(self.num_envs, dtype=bool),
+            f"_{COMPONENT_REWARDS}": all_,
             COMPONENT: old,
-            f"_{COMPONENT}": np.ones(self.num_envs, dtype=bool),
+            f"_{COMPONENT}": all_,
             COMPONENT_RETURNS: component_rewards.copy(),
-            f"_{COMPONENT_RETURNS}": np.ones(self.num_envs, dtype=bool),
+            f"_{COMPONENT_RETURNS}": all_,
             COMPONENT_PRESENT: self._eye_bool.take(old, axis=0),
-            f"_{COMPONENT_PRESENT}": np.ones(self.num_envs, dtype=bool),
+            f"_{COMPONENT_PRESENT}": all_,
         }
         self.contexts = self._draw_all()
         info = {
             "final_obs": self._eye_f32.take(old, axis=0),
-            "_final_obs": np.ones(self.num_envs, dtype=bool),
+            "_final_obs": all_,
             "final_info": final_info,
-            "_final_info": np.ones(self.num_envs, dtype=bool),
-            COMPONENT: self.contexts.copy(),
-            f"_{COMPONENT}": np.ones(self.num_envs, dtype=bool),
+            "_final_info": all_,
+            COMPONENT: self.contexts,
+            f"_{COMPONENT}": all_,
         }
-        terminations = np.ones(self.num_envs, dtype=bool)
-        truncations = np.zeros(self.num_envs, dtype=bool)
-        return self._eye_f32.take(self.contexts, axis=0), rewards, terminations, truncations, info
+        return self._eye_f32.take(self.contexts, axis=0), rewards, all_, self._none, info
