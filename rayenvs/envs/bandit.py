@@ -141,6 +141,8 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
       no-op). Observations, rewards, terminations, every other info key and every per-env stream are
       unchanged, so the id keeps its version: nothing an agent sees or learns from changed, and the SB3
       adapter (``baselines/training.py``) reads ``final_obs[i]``, which is the same row in both layouts.
+      The all-True ``_key`` masks and the terminations (always all True) and truncations (always all
+      False) are now shared read-only arrays: same values; writing into them raises instead of being lost.
     - v0: initial version.
 
     ## Arguments
