@@ -236,7 +236,7 @@ def test_make_vec_builds_the_native_vector_env():
 
 @pytest.mark.parametrize("probs", [None, [0.6, 0.1, 0.0, 0.3]])
 def test_vector_streams_equal_single_envs(probs):
-    n, seed, steps = 8, 11, 300  # > the 256-uniform block, so refills are crossed
+    n, seed, steps = 8, 11, 1100  # > the 1024-context block, so a refill is crossed
     venv = ContextualBanditVectorEnv(n, num_contexts=4, num_arms=6, context_probs=probs)
     singles = [ContextualBanditEnv(4, 6, probs) for _ in range(n)]
     rng = np.random.default_rng(0)
@@ -266,7 +266,12 @@ def test_vector_env_equals_sync_vector_env_exactly():
     rng = np.random.default_rng(1)
     for _ in range(40):
         actions = rng.integers(0, 8, n)
-        assert data_equivalence(native.step(actions), sync.step(actions), exact=True)
+        a, b = native.step(actions), sync.step(actions)
+        # Everything equals Gymnasium's, except that final_obs is one (N, K) array, not N row objects.
+        assert a[4]["final_obs"].shape == (n, 2) and a[4]["final_obs"].dtype == np.float32
+        assert np.array_equal(a[4]["final_obs"], np.stack(b[4]["final_obs"]))
+        a[4]["final_obs"], b[4]["final_obs"] = None, None
+        assert data_equivalence(a, b, exact=True)
     seeds = [3, None, 9, None, 0, 1]
     mask = np.array([True, False, True, True, False, True])
     a = native.reset(seed=seeds, options={"reset_mask": mask})
@@ -283,8 +288,9 @@ def test_vector_info_keys_and_masks():
     old = info["component"].copy()
     obs, rewards, _, _, info = venv.step(np.array([0, 1, 1]))
     assert set(info) == {"final_obs", "_final_obs", "final_info", "_final_info", "component", "_component"}
-    assert info["final_obs"].dtype == object and info["final_obs"].shape == (3,)
-    assert np.array_equal(np.stack(info["final_obs"]), np.eye(2, dtype=np.float32)[old])
+    # v0 since issue 15: final_obs is one (N, K) float32 array (row i is sub-env i's final observation).
+    assert info["final_obs"].dtype == np.float32 and info["final_obs"].shape == (3, 2)
+    assert np.array_equal(info["final_obs"], np.eye(2, dtype=np.float32)[old])
     fin = info["final_info"]
     assert set(fin) == {
         f"{p}{k}"
@@ -330,7 +336,7 @@ def test_vector_returned_arrays_are_not_reused():
     obs1[:] = 7.0
     assert not np.shares_memory(obs1, obs2)
     _, _, _, _, info = venv.step(np.zeros(4, dtype=np.int64))
-    assert np.array_equal(np.stack(info["final_obs"]), obs2)
+    assert np.array_equal(info["final_obs"], obs2) and not np.shares_memory(info["final_obs"], obs2)
     assert keep.max() == 1.0
 
 
@@ -344,3 +350,29 @@ def test_vector_env_works_with_gymnasium_vector_wrappers():
     listed = DictInfoToList(gym.make_vec("rayenvs/Bandit-K2n2-v0", num_envs=2))
     _, infos = listed.reset(seed=0)
     assert isinstance(infos, list) and set(infos[0]) == {"component"}
+
+
+def test_vector_masked_resets_keep_every_stream():
+    """Masked and seeded partial resets, across block refills: each sub-env still follows its single env."""
+    n, steps = 5, 1100
+    venv = ContextualBanditVectorEnv(n, num_contexts=3, num_arms=3, context_probs=[0.5, 0.2, 0.3])
+    singles = [ContextualBanditEnv(3, 3, [0.5, 0.2, 0.3]) for _ in range(n)]
+    obs, _ = venv.reset(seed=40)
+    for i, env in enumerate(singles):
+        assert np.array_equal(obs[i], env.reset(seed=40 + i)[0])
+    rng = np.random.default_rng(2)
+    for t in range(steps):
+        if t % 97 == 3:  # an extra, masked reset: those sub-envs draw a context the others do not
+            mask = rng.random(n) < 0.5
+            mask[t % n] = True
+            seeds = [int(s) if t % 2 else None for s in rng.integers(0, 1000, n)]
+            obs, _ = venv.reset(seed=seeds, options={"reset_mask": mask})
+            for i in np.flatnonzero(mask):
+                o, _ = singles[i].reset(seed=seeds[i])
+                assert np.array_equal(obs[i], o)
+        actions = rng.integers(0, 3, n)
+        obs, rewards, *_ = venv.step(actions)
+        for i, env in enumerate(singles):
+            _, r, *_ = env.step(actions[i])
+            assert rewards[i] == r
+            assert np.array_equal(obs[i], env.reset()[0])

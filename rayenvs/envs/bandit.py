@@ -24,9 +24,11 @@ from gymnasium.vector.utils import batch_space
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
 from rayenvs.validation import is_int
 
-# Uniforms pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
+# Contexts pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
 # ``Generator.random(B)`` yields exactly the values of B scalar ``random()`` calls), this one only sets speed.
-_UNIFORM_BLOCK = 256
+_UNIFORM_BLOCK = 1024
+# Sub-envs refilled per bulk inverse-CDF call (bounds the float64 scratch to 32 MB).
+_REFILL_CHUNK = 4096
 
 
 def _as_int(value: Any, name: str, allowed: str) -> int:
@@ -80,6 +82,18 @@ def context_from_uniform(cdf: np.ndarray, u: np.ndarray | float) -> np.ndarray:
     return np.searchsorted(cdf, u, side="right")
 
 
+def _contexts_in_bulk(cdf: np.ndarray, u: np.ndarray, dtype: type) -> np.ndarray:
+    """``context_from_uniform`` for a big block, as the count of ``cdf[:-1] <= u`` (``cdf[-1] == 1 > u``):
+    the same integers as ``searchsorted(side="right")``, but a few vectorised compares for small K are
+    several times faster than a binary search per value."""
+    if cdf.size > 16:
+        return context_from_uniform(cdf, u).astype(dtype)
+    out = np.zeros(u.shape, dtype=dtype)
+    for edge in cdf[:-1]:
+        out += u >= edge
+    return out
+
+
 class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
     """
     ## Description
@@ -120,6 +134,17 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
       ``rayenvs/Bandit-K2n8-v0``, ``rayenvs/Bandit-K8n16-v0``: fixed K and n, uniform contexts.
 
     Every id has the native vector env :class:`ContextualBanditVectorEnv` (``gym.make_vec(id, num_envs=N)``).
+
+    ## Version History
+
+    - v0 (issue 15): the native vector env's ``info["final_obs"]`` became one ``(N, K)`` float32 array
+      instead of an object array of N rows (indexing ``[i]`` gives the same row; ``np.stack`` of it is a
+      no-op). Observations, rewards, terminations, every other info key and every per-env stream are
+      unchanged, so the id keeps its version: nothing an agent sees or learns from changed, and the SB3
+      adapter (``baselines/training.py``) reads ``final_obs[i]``, which is the same row in both layouts.
+      The all-True ``_key`` masks and the terminations (always all True) and truncations (always all
+      False) are now shared read-only arrays: same values; writing into them raises instead of being lost.
+    - v0: initial version.
 
     ## Arguments
 
@@ -193,15 +218,18 @@ class ContextualBanditVectorEnv(VectorEnv):
     """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once with numpy (SAME_STEP autoreset).
 
     Every step ends every episode, so each step returns the next episode's observation directly, with the
-    finished episodes' observations in ``info["final_obs"]`` (object array of per-env arrays) and their step
-    infos in ``info["final_info"]`` (dict of batched arrays with ``_key`` masks); the top-level info holds the
-    new episodes' reset info (``component``). This is exactly what ``gymnasium.vector.SyncVectorEnv`` with
-    ``autoreset_mode=SAME_STEP`` returns for the single env.
+    finished episodes' observations in ``info["final_obs"]`` (one ``(N, K)`` float32 array; row i is sub-env
+    i's) and their step infos in ``info["final_info"]`` (dict of batched arrays with ``_key`` masks); the
+    top-level info holds the new episodes' reset info (``component``). Everything equals what
+    ``gymnasium.vector.SyncVectorEnv`` with ``autoreset_mode=SAME_STEP`` returns for the single env, except
+    that Gymnasium's ``final_obs`` is an object array of N row arrays: ``info["final_obs"][i]`` gives the same
+    row either way, and building N Python objects per step cost more than the whole step otherwise.
 
     Streams match the single env's: ``reset(seed=s)`` seeds sub-env i with ``s + i`` through
     ``gymnasium.utils.seeding.np_random`` and each sub-env draws one uniform per episode from its own
     generator, so sub-env i yields the contexts and rewards of a single env reset with seed ``s + i`` and
-    stepped with the same actions. Uniforms are pre-drawn in blocks per sub-env (same values, far fewer calls).
+    stepped with the same actions. Contexts are pre-drawn in blocks (each sub-env's uniforms from its own
+    generator, mapped by inverse CDF in bulk): same values, one contiguous row read per step.
     ``reset(options={"reset_mask": mask})`` resets only the masked sub-envs, as Gymnasium's vector envs do.
     """
 
@@ -232,29 +260,53 @@ class ContextualBanditVectorEnv(VectorEnv):
         self._cdf = _cdf(self.context_probs)
         self._eye_f32 = np.eye(self.num_contexts, dtype=np.float32)
         self._eye_bool = np.eye(self.num_contexts, dtype=bool)
-        self._rows = np.arange(self.num_envs)
+        # Row k < K: reward 1 in component k; row K: a miss (all zeros). One gather builds the step's
+        # component rewards (an arm >= K never matches a context, so it never indexes past row K).
+        self._paid_rows = np.eye(self.num_contexts + 1, self.num_contexts, dtype=np.float64)
+        # The all-True masks and the all-False truncations are the same every step: shared, read-only.
+        self._all = np.ones(self.num_envs, dtype=bool)
+        self._all.flags.writeable = False
+        self._none = np.zeros(self.num_envs, dtype=bool)
+        self._none.flags.writeable = False
         self._generators: list[np.random.Generator | None] = [None] * self.num_envs
-        self._uniforms = np.empty((self.num_envs, _UNIFORM_BLOCK), dtype=np.float64)
-        self._cursor = np.full(self.num_envs, _UNIFORM_BLOCK, dtype=np.int64)
+        # Row t of the buffer holds every sub-env's t-th pre-drawn context (inverse CDF of its t-th uniform),
+        # and all sub-envs share one cursor: the common step reads one contiguous row. A sub-env that draws
+        # alone (a masked reset) shifts its column up by one and tops it up from its generator, so the cursor
+        # stays shared and its stream stays in order.
+        ctx_dtype = np.uint8 if self.num_contexts <= 256 else np.int64
+        self._buffer = np.zeros((_UNIFORM_BLOCK, self.num_envs), dtype=ctx_dtype)
+        self._cursor = 0
         self.contexts: np.ndarray | None = None
 
-    def _refill(self, envs: np.ndarray) -> None:
-        for i in envs:
-            gen = self._generators[i]
-            if gen is None:
-                gen, _ = seeding.np_random(None)
-                self._generators[i] = gen
-            self._uniforms[i] = gen.random(_UNIFORM_BLOCK)
-            self._cursor[i] = 0
+    def _fill(self, i: int, start: int) -> None:
+        self._buffer[start:, i] = context_from_uniform(self._cdf, self._generators[i].random(_UNIFORM_BLOCK - start))
 
-    def _draw(self, envs: np.ndarray) -> np.ndarray:
-        """One uniform per listed sub-env, from each one's stream in order."""
-        exhausted = envs[self._cursor[envs] >= _UNIFORM_BLOCK]
-        if exhausted.size:
-            self._refill(exhausted)
-        u = self._uniforms[envs, self._cursor[envs]]
-        self._cursor[envs] += 1
-        return u
+    def _refill_all(self) -> None:
+        chunk = min(_REFILL_CHUNK, self.num_envs)
+        scratch = np.empty((chunk, _UNIFORM_BLOCK), dtype=np.float64)
+        for lo in range(0, self.num_envs, chunk):
+            hi = min(lo + chunk, self.num_envs)
+            for j, gen in enumerate(self._generators[lo:hi]):
+                gen.random(out=scratch[j])
+            self._buffer[:, lo:hi] = _contexts_in_bulk(self._cdf, scratch[: hi - lo], self._buffer.dtype).T
+        self._cursor = 0
+
+    def _draw_all(self) -> np.ndarray:
+        """One context per sub-env, each from its own stream in order."""
+        ctx = self._buffer[self._cursor].astype(np.int64)
+        self._cursor += 1
+        if self._cursor == _UNIFORM_BLOCK:
+            self._refill_all()
+        return ctx
+
+    def _draw_some(self, envs: np.ndarray) -> np.ndarray:
+        """One context for each listed sub-env only; the others' streams do not move."""
+        c = self._cursor
+        ctx = self._buffer[c, envs].astype(np.int64)
+        self._buffer[c : _UNIFORM_BLOCK - 1, envs] = self._buffer[c + 1 :, envs]
+        last = np.array([self._generators[i].random() for i in envs])
+        self._buffer[_UNIFORM_BLOCK - 1, envs] = context_from_uniform(self._cdf, last)
+        return ctx
 
     def reset(
         self,
@@ -287,15 +339,20 @@ class ContextualBanditVectorEnv(VectorEnv):
             if self.contexts is None:
                 self.contexts = np.zeros(self.num_envs, dtype=np.int64)
         envs = np.flatnonzero(mask)
+        c = self._cursor
         for i in envs:
-            if seeds[i] is not None:
-                self._generators[i], _ = seeding.np_random(seeds[i])
-                self._cursor[i] = _UNIFORM_BLOCK
-        self.contexts[envs] = context_from_uniform(self._cdf, self._draw(envs))
+            if seeds[i] is not None or self._generators[i] is None:
+                gen, _ = seeding.np_random(seeds[i])
+                self._generators[i] = gen
+                self._fill(i, c)
+        # A new array each time: the step's infos hand out ``self.contexts`` itself, so it is never written.
+        new = self.contexts.copy()
+        new[envs] = self._draw_all() if envs.size == self.num_envs else self._draw_some(envs)
+        self.contexts = new
         # Unmasked entries are 0, as Gymnasium's info aggregation leaves them.
         contexts = np.zeros(self.num_envs, dtype=np.int64)
         contexts[envs] = self.contexts[envs]
-        return self._eye_f32[self.contexts], {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
+        return self._eye_f32.take(self.contexts, axis=0), {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Pay every sub-env, end every episode, and return the next episodes' observations (SAME_STEP)."""
@@ -307,32 +364,28 @@ class ContextualBanditVectorEnv(VectorEnv):
         if acts.min() < 0 or acts.max() >= self.num_arms:
             raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
         old = self.contexts
-        rewards = (acts == old).astype(np.float64)
-        component_rewards = np.zeros((self.num_envs, self.num_contexts), dtype=np.float64)
-        component_rewards[self._rows, old] = rewards
-        final_obs_rows = self._eye_f32[old]
-        final_obs = np.empty(self.num_envs, dtype=object)
-        final_obs[:] = list(final_obs_rows)
-        everyone = np.ones(self.num_envs, dtype=bool)
+        hit = np.equal(acts, old)
+        rewards = hit.astype(np.float64)
+        # One-step episodes: the step's component rewards are also the episode's component returns.
+        component_rewards = self._paid_rows.take(np.where(hit, old, self.num_contexts), axis=0)
+        all_ = self._all
         final_info = {
             COMPONENT_REWARDS: component_rewards,
-            f"_{COMPONENT_REWARDS}": everyone.copy(),
-            COMPONENT: old.copy(),
-            f"_{COMPONENT}": everyone.copy(),
+            f"_{COMPONENT_REWARDS}": all_,
+            COMPONENT: old,
+            f"_{COMPONENT}": all_,
             COMPONENT_RETURNS: component_rewards.copy(),
-            f"_{COMPONENT_RETURNS}": everyone.copy(),
-            COMPONENT_PRESENT: self._eye_bool[old],
-            f"_{COMPONENT_PRESENT}": everyone.copy(),
+            f"_{COMPONENT_RETURNS}": all_,
+            COMPONENT_PRESENT: self._eye_bool.take(old, axis=0),
+            f"_{COMPONENT_PRESENT}": all_,
         }
-        self.contexts = context_from_uniform(self._cdf, self._draw(self._rows)).astype(np.int64)
+        self.contexts = self._draw_all()
         info = {
-            "final_obs": final_obs,
-            "_final_obs": everyone.copy(),
+            "final_obs": self._eye_f32.take(old, axis=0),
+            "_final_obs": all_,
             "final_info": final_info,
-            "_final_info": everyone.copy(),
-            COMPONENT: self.contexts.copy(),
-            f"_{COMPONENT}": everyone,
+            "_final_info": all_,
+            COMPONENT: self.contexts,
+            f"_{COMPONENT}": all_,
         }
-        terminations = np.ones(self.num_envs, dtype=bool)
-        truncations = np.zeros(self.num_envs, dtype=bool)
-        return self._eye_f32[self.contexts], rewards, terminations, truncations, info
+        return self._eye_f32.take(self.contexts, axis=0), rewards, all_, self._none, info
