@@ -46,7 +46,7 @@ needs_postgres = pytest.mark.skipif(
 def _empty_postgres() -> str:
     store = Store(PG_URL)
     with store.engine.begin() as conn:
-        for table in ("weights", "verifications", "tokens", "submissions"):
+        for table in ("baseline_pins", "weights", "verifications", "tokens", "submissions"):
             conn.execute(text(f"DELETE FROM {table}"))
     store.close()
     return PG_URL
