@@ -24,9 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    import time
+
     from rich.console import Console
 
-    from baselines.sweep import load_sweep, run_sweep
+    from baselines.sweep import expand, load_sweep, run_sweep
+    from baselines.sweep_progress import SweepProgress, summary_table
     from rayenvs.cli import CLIError
     from rayenvs.paths import data_dir
 
@@ -35,13 +38,11 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep_file)
     root = args.out or data_dir() / "sweeps" / spec.name
     console = Console()
-
-    def on_update(job_id, st):
-        mark = {"done": "[green]done[/]", "failed": "[red]failed[/]", "pending": "[yellow]retry[/]"}[st.state]
-        console.print(f"{mark} {job_id} (attempt {st.attempts})" + (f": {st.error}" if st.error else ""))
-
-    report = run_sweep(spec, root, backend=args.backend, max_concurrent=args.max_concurrent,
-                       address=args.address, on_update=on_update)
+    t0 = time.monotonic()
+    with SweepProgress(spec.name, len(expand(spec, root)), console) as progress:
+        report = run_sweep(spec, root, backend=args.backend, max_concurrent=args.max_concurrent,
+                           address=args.address, on_update=progress)
+    console.print(summary_table(spec.name, report.status, time.monotonic() - t0))
     skipped = sum(s.state == "skipped" for s in report.status.values())
     console.print(f"sweep {spec.name}: {len(report.jobs)} jobs, {skipped} already finished, "
                   f"{len(report.failed)} failed; runs under {root}")
