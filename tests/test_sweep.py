@@ -180,3 +180,52 @@ def test_readme_sweep_example_is_a_valid_ray_sweep():
     spec = SweepSpec.model_validate(yaml.safe_load(block))
     check_ray_resources(spec)  # raises if the example's device and GPU request could not work on Ray
     assert spec.device == "cuda" and spec.resources.gpus > 0
+
+
+def test_rerun_with_changed_settings_is_refused_naming_the_change(tmp_path):
+    spec = _spec(variants=["tabular"], seeds=[0, 1])
+    assert run_sweep(spec, tmp_path, max_concurrent=1).failed == []
+    before = (tmp_path / STATE_FILE).read_text()
+    with pytest.raises(ValueError, match=r"Bandit-K2n2-v0/tabular \(timesteps: 2000 -> 4000\)"):
+        run_sweep(_spec(variants=["tabular"], seeds=[0, 1], timesteps=4000), tmp_path)
+    with pytest.raises(ValueError, match=r"overrides.lr: '<unset>' -> 0.2; seeds: \[0, 1\] -> \[0, 1, 2\]"):
+        run_sweep(_spec(variants=["tabular"], seeds=[0, 1, 2], overrides={"lr": 0.2}), tmp_path)
+    assert (tmp_path / STATE_FILE).read_text() == before  # refused before anything was written
+    # How a sweep runs (retries, resources, concurrency) is not what its runs depend on: still finished.
+    again = run_sweep(_spec(variants=["tabular"], seeds=[0, 1], max_retries=5, resources={"cpus": 2}), tmp_path)
+    assert {s.state for s in again.status.values()} == {"skipped"}
+    state = yaml.safe_load((tmp_path / STATE_FILE).read_text())["jobs"]["Bandit-K2n2-v0/tabular"]
+    assert state["settings"]["timesteps"] == 2000 and len(state["fingerprint"]) == 16
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"overrides": {"n_env": 4}}, r"unknown bandit override key\(s\) \['n_env'\]; allowed keys: \[.*'lr'"),
+        ({"algo": "ppo", "variants": ["baseline"], "overrides": {"n_env": 4}},
+         r"unknown hyperparameter key\(s\) \['n_env'\]; allowed keys: \[.*'n_envs'"),
+    ],
+)
+def test_bad_override_keys_are_refused_before_any_job(tmp_path, kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        run_sweep(_spec(**kw), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_local_backend_refuses_a_missing_device_up_front(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="device='cuda' but CUDA is not available here"):
+        run_sweep(_spec(device="cuda"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bandit_seeds_split_into_jobs_of_seeds_per_job(tmp_path):
+    jobs = expand(_spec(variants=["tabular"], seeds=[0, 1, 2, 3, 4], seeds_per_job=2), tmp_path)
+    assert [(j.job_id, j.seeds) for j in jobs] == [
+        ("Bandit-K2n2-v0/tabular/seeds_0-1", (0, 1)), ("Bandit-K2n2-v0/tabular/seeds_2-3", (2, 3)),
+        ("Bandit-K2n2-v0/tabular/seeds_4-4", (4,)),
+    ]
+    assert [j.job_id for j in expand(_spec(variants=["tabular"]), tmp_path)] == ["Bandit-K2n2-v0/tabular"]
