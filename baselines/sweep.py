@@ -32,7 +32,6 @@ ships run directories and checkpoints to the driver so that no shared disk is ne
 from __future__ import annotations
 
 import hashlib
-import inspect
 import itertools
 import json
 import os
@@ -50,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from baselines.config import load_yaml_file
 from baselines.results import RESULTS_FILE, RunResult
+from baselines.sweep_checks import check_overrides, check_unchanged
 from baselines.training import run_dir_for
 from baselines.training import sanitise as _slug
 from rayenvs.atomic import atomic_write_json
@@ -334,52 +334,6 @@ def _load_state(root: Path) -> dict[str, Any]:
         return {}
 
 
-def _changes(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """``key: old -> new`` for every setting that differs (nested mappings by dotted key)."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _changes(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return out
-
-
-def check_unchanged(jobs: Sequence[Job], root: Path) -> None:
-    """Refuse to treat runs made under other settings as this sweep's (finished or to be resumed)."""
-    previous = _load_state(root).get("jobs", {})
-    conflicts = []
-    for job in jobs:
-        old = previous.get(job.job_id, {})
-        if old.get("fingerprint") not in (None, job.fingerprint()) and job.has_output():
-            changed = _changes(old.get("settings") or {}, job.settings()) or ["settings"]
-            conflicts.append(f"{job.job_id} ({'; '.join(changed)})")
-    if conflicts:
-        shown = ", ".join(conflicts[:5]) + (f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else "")
-        raise ValueError(
-            f"sweep directory {root} holds runs made with other settings: {shown}; "
-            "choose another output directory (--out) or delete those runs"
-        )
-
-
-def check_overrides(spec: SweepSpec) -> None:
-    """Unknown or invalid override keys fail here, naming the known ones, not in every job."""
-    if spec.algo == "bandit":
-        from baselines.bandit_learners import train_bandit
-
-        set_by_job = {"num_contexts", "num_arms", "mode", "num_seeds", "max_samples", "device", "seed", "log_every"}
-        known = sorted(set(inspect.signature(train_bandit).parameters) - set_by_job)
-        unknown = sorted(set(spec.overrides) - set(known))
-        if unknown:
-            raise ValueError(f"unknown bandit override key(s) {unknown}; allowed keys: {known}")
-    else:
-        from baselines.config import resolve_config
-
-        for env_id in spec.envs:
-            resolve_config(env_id, overrides=spec.overrides, timesteps=spec.timesteps)
-
-
 STATE_SAVE_EVERY_S = 1.0  # sweep.json of a 1,000-job sweep is rewritten at most this often (and at the end)
 
 
@@ -461,7 +415,7 @@ def run_sweep(
     check_overrides(spec)
     root = Path(root)
     jobs = expand(spec, root)
-    check_unchanged(jobs, root)
+    check_unchanged(jobs, root, _load_state(root).get("jobs", {}))
     root.mkdir(parents=True, exist_ok=True)
     status = {j.job_id: JobStatus(fingerprint=j.fingerprint(), settings=j.settings()) for j in jobs}
     todo = []

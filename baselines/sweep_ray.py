@@ -22,8 +22,8 @@ system errors below) re-queue the job on the driver with its newest snapshot; no
 the driver writes the completions log, after reading a ``done`` archive it has written, each job is in it
 exactly once however many nodes died.
 
-Driver memory is bounded: at most ``max_concurrent`` tasks are in flight (default: the cluster's CPUs divided by
-``resources.cpus``), each archive is written and dropped as soon as it arrives, and ``ray.wait`` returns with a
+Driver memory is bounded: at most ``max_concurrent`` tasks are in flight (default: twice the cluster's CPUs
+divided by ``resources.cpus``), each archive is written and dropped as soon as it arrives, and ``ray.wait`` returns with a
 timeout so progress keeps moving. Archives over ``MAX_ARCHIVE_BYTES`` are refused with a message: large
 artefacts belong in a storage bucket, not in the object store.
 """
@@ -178,12 +178,16 @@ def _cause(exc: BaseException, ray: Any) -> BaseException:
 
 
 def default_window(spec: SweepSpec, ray: Any) -> int:
-    """Jobs in flight: as many as the cluster's CPUs (or GPUs) hold at once, at least one."""
+    """Jobs in flight: twice what the cluster's CPUs (or GPUs) hold at once, at least two.
+
+    The second job per slot waits in Ray's queue, so a node starts its next job without waiting for the
+    driver to read the last one's archive and submit another (with one per slot, short jobs left the
+    workers idle half the time)."""
     res = ray.cluster_resources()
     slots = res.get("CPU", 1.0) / spec.resources.cpus
     if spec.resources.gpus > 0:
         slots = min(slots, res.get("GPU", 0.0) / spec.resources.gpus)
-    return max(1, int(slots))
+    return 2 * max(1, int(slots))
 
 
 def run_ray(jobs: Sequence[Job], driver: SweepDriver, max_concurrent: int | None, address: str | None) -> None:

@@ -3,7 +3,8 @@
 Each job learns one seed of the tabular learner on Bandit-K2n2 for ``--samples`` samples
 (``seeds_per_job: 1``), so the time is the backends' per-job cost: scheduling, shipping the run directory
 (Ray: a tar through the object store, unpacked by the driver) and the driver's bookkeeping. Both backends use
-``--cpus`` workers; Ray runs a fresh local cluster of that many CPUs (``ray.init(num_cpus=...)``). The driver's
+``--cpus`` workers; Ray runs a fresh local cluster of that many CPUs (``ray.init(num_cpus=...)``) with its
+default in-flight window (twice the CPUs), the pool with ``--cpus`` jobs in flight. The driver's
 resident memory is sampled during each sweep: at 10% of the jobs and at the end, so a driver that kept every
 result would show it growing.
 
@@ -41,7 +42,8 @@ def timed_sweep(spec: SweepSpec, root: Path, backend: str, cpus: int) -> dict[st
         seen["rss_max"] = max(seen["rss_max"], rss_mb())
 
     t0 = time.perf_counter()
-    report = run_sweep(spec, root, backend=backend, max_concurrent=cpus, on_update=on_update)
+    report = run_sweep(spec, root, backend=backend, max_concurrent=None if backend == "ray" else cpus,
+                       on_update=on_update)
     wall = time.perf_counter() - t0
     logged = (root / COMPLETIONS_LOG).read_text().split()
     assert not report.failed and sorted(logged) == sorted(j.job_id for j in report.jobs), "a job ran twice or not"

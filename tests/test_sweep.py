@@ -165,6 +165,14 @@ def test_ray_backend_on_a_local_head(tmp_path):
         assert report.failed == []
         assert sorted(_completions(tmp_path / "out")) == ["Bandit-K2n2-v0/on-policy", "Bandit-K2n2-v0/tabular"]
         assert len(report.run_dirs) == 6 and all((d / "results.json").exists() for d in report.run_dirs)
+        # A job that fails on Ray reports its own error (not Ray's wrapper) and does not stop the others.
+        bad = _spec(envs=["rayenvs/Bandit-K2n2-v0", "rayenvs/Bandit-K4n4-v0"], variants=["tabular"],
+                    overrides={"stop_at": 3.0}, max_retries=1)
+        failing = run_sweep(bad, tmp_path / "bad", backend="ray", address=f"127.0.0.1:{port}", max_concurrent=2)
+        st = failing.status["Bandit-K2n2-v0/tabular"]
+        assert (st.state, st.attempts, st.node_losses) == ("failed", 2, 0)
+        assert st.error.startswith("ValueError:") and "stop_at" in st.error
+        assert _completions(tmp_path / "bad") == ["Bandit-K4n4-v0/tabular"]
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(ray_tmp, ignore_errors=True)
