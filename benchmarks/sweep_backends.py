@@ -64,6 +64,9 @@ def main() -> None:
     print("load before:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
     with tempfile.TemporaryDirectory() as tmp:
         local = timed_sweep(spec, Path(tmp) / "local", "local", args.cpus)
+        # a throwaway loopback instance: Ray 2.60 would otherwise generate an auth token into ~/.ray,
+        # which every later `ray start` on the machine then picks up
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
         try:
             on_ray = timed_sweep(spec, Path(tmp) / "ray", "ray", args.cpus)
