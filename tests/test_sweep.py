@@ -165,6 +165,14 @@ def test_ray_backend_on_a_local_head(tmp_path):
         assert report.failed == []
         assert sorted(_completions(tmp_path / "out")) == ["Bandit-K2n2-v0/on-policy", "Bandit-K2n2-v0/tabular"]
         assert len(report.run_dirs) == 6 and all((d / "results.json").exists() for d in report.run_dirs)
+        # A job that fails on Ray reports its own error (not Ray's wrapper) and does not stop the others.
+        bad = _spec(envs=["rayenvs/Bandit-K2n2-v0", "rayenvs/Bandit-K4n4-v0"], variants=["tabular"],
+                    overrides={"stop_at": 3.0}, max_retries=1)
+        failing = run_sweep(bad, tmp_path / "bad", backend="ray", address=f"127.0.0.1:{port}", max_concurrent=2)
+        st = failing.status["Bandit-K2n2-v0/tabular"]
+        assert (st.state, st.attempts, st.node_losses) == ("failed", 2, 0)
+        assert st.error.startswith("ValueError:") and "stop_at" in st.error
+        assert _completions(tmp_path / "bad") == ["Bandit-K4n4-v0/tabular"]
     finally:
         subprocess.run(["ray", "stop", "--force"], env=env, capture_output=True, timeout=120)
         shutil.rmtree(ray_tmp, ignore_errors=True)
@@ -180,3 +188,52 @@ def test_readme_sweep_example_is_a_valid_ray_sweep():
     spec = SweepSpec.model_validate(yaml.safe_load(block))
     check_ray_resources(spec)  # raises if the example's device and GPU request could not work on Ray
     assert spec.device == "cuda" and spec.resources.gpus > 0
+
+
+def test_rerun_with_changed_settings_is_refused_naming_the_change(tmp_path):
+    spec = _spec(variants=["tabular"], seeds=[0, 1])
+    assert run_sweep(spec, tmp_path, max_concurrent=1).failed == []
+    before = (tmp_path / STATE_FILE).read_text()
+    with pytest.raises(ValueError, match=r"Bandit-K2n2-v0/tabular \(timesteps: 2000 -> 4000\)"):
+        run_sweep(_spec(variants=["tabular"], seeds=[0, 1], timesteps=4000), tmp_path)
+    with pytest.raises(ValueError, match=r"overrides.lr: '<unset>' -> 0.2; seeds: \[0, 1\] -> \[0, 1, 2\]"):
+        run_sweep(_spec(variants=["tabular"], seeds=[0, 1, 2], overrides={"lr": 0.2}), tmp_path)
+    assert (tmp_path / STATE_FILE).read_text() == before  # refused before anything was written
+    # How a sweep runs (retries, resources, concurrency) is not what its runs depend on: still finished.
+    again = run_sweep(_spec(variants=["tabular"], seeds=[0, 1], max_retries=5, resources={"cpus": 2}), tmp_path)
+    assert {s.state for s in again.status.values()} == {"skipped"}
+    state = yaml.safe_load((tmp_path / STATE_FILE).read_text())["jobs"]["Bandit-K2n2-v0/tabular"]
+    assert state["settings"]["timesteps"] == 2000 and len(state["fingerprint"]) == 16
+
+
+@pytest.mark.parametrize(
+    "kw, needle",
+    [
+        ({"overrides": {"n_env": 4}}, r"unknown bandit override key\(s\) \['n_env'\]; allowed keys: \[.*'lr'"),
+        ({"algo": "ppo", "variants": ["baseline"], "overrides": {"n_env": 4}},
+         r"unknown hyperparameter key\(s\) \['n_env'\]; allowed keys: \[.*'n_envs'"),
+    ],
+)
+def test_bad_override_keys_are_refused_before_any_job(tmp_path, kw, needle):
+    with pytest.raises(ValueError, match=needle):
+        run_sweep(_spec(**kw), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_local_backend_refuses_a_missing_device_up_front(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="device='cuda' but CUDA is not available here"):
+        run_sweep(_spec(device="cuda"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_bandit_seeds_split_into_jobs_of_seeds_per_job(tmp_path):
+    jobs = expand(_spec(variants=["tabular"], seeds=[0, 1, 2, 3, 4], seeds_per_job=2), tmp_path)
+    assert [(j.job_id, j.seeds) for j in jobs] == [
+        ("Bandit-K2n2-v0/tabular/seeds_0-1", (0, 1)), ("Bandit-K2n2-v0/tabular/seeds_2-3", (2, 3)),
+        ("Bandit-K2n2-v0/tabular/seeds_4-4", (4,)),
+    ]
+    assert [j.job_id for j in expand(_spec(variants=["tabular"]), tmp_path)] == ["Bandit-K2n2-v0/tabular"]

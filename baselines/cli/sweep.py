@@ -21,21 +21,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_sweep_command(args: argparse.Namespace, console: Any) -> Any:
-    """Run the sweep named by ``args``, printing each job's state; returns the :class:`SweepReport`."""
-    from baselines.sweeps.sweep import load_sweep, run_sweep
+    """Run the sweep named by ``args`` with a progress display and a closing summary table; returns the :class:`SweepReport`."""
+    import time
+
+    from baselines.sweeps.progress import SweepProgress, summary_table
+    from baselines.sweeps.sweep import expand, load_sweep, run_sweep
     from rayenvs.paths import data_dir
     from rayenvs.validation import check_int
 
     check_int("--max-concurrent", args.max_concurrent, lo=1, allow_none=True)
     spec = load_sweep(args.sweep_file)
     root = args.out or data_dir() / "sweeps" / spec.name
-
-    def on_update(job_id, st):
-        mark = {"done": "[green]done[/]", "failed": "[red]failed[/]", "pending": "[yellow]retry[/]"}[st.state]
-        console.print(f"{mark} {job_id} (attempt {st.attempts})" + (f": {st.error}" if st.error else ""))
-
-    report = run_sweep(spec, root, backend=args.backend, max_concurrent=args.max_concurrent,
-                       address=args.address, on_update=on_update)
+    t0 = time.monotonic()
+    with SweepProgress(spec.name, len(expand(spec, root)), console) as progress:
+        report = run_sweep(spec, root, backend=args.backend, max_concurrent=args.max_concurrent,
+                           address=args.address, on_update=progress)
+    console.print(summary_table(spec.name, report.status, time.monotonic() - t0))
     skipped = sum(s.state == "skipped" for s in report.status.values())
     console.print(f"sweep {spec.name}: {len(report.jobs)} jobs, {skipped} already finished, "
                   f"{len(report.failed)} failed; runs under {root}")

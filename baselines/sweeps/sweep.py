@@ -10,23 +10,33 @@ A sweep file (YAML) names what to run::
     timesteps: 50000          # PPO env steps, or bandit samples (max_samples)
     overrides: {n_envs: 4}    # hyperparameter overrides (PPO) or train_bandit kwargs (bandit)
     resources: {cpus: 1, gpus: 0}
-    max_retries: 2
+    max_retries: 2            # failures of a job itself; lost Ray nodes have their own max_node_losses
 
 Why jobs and not runs: a PPO job is one seed, but a bandit job learns *all* seeds of one (env, mode) at once
 (the batched learner is the point), and writes one run directory per seed. Every job knows its run
 directories, so re-running a sweep skips jobs whose runs all hold a complete ``results.json``, resumes
 interrupted PPO jobs from their checkpoints, and retries failed jobs up to ``max_retries`` without stopping
-the others. The sweep's state lives in ``<sweep dir>/sweep.json`` (written atomically by the driver) and
-``<sweep dir>/completions.log`` (one line per finished job, appended by the job itself), which is what the
-"every run done exactly once" guarantee is tested against.
+the others. ``seeds_per_job`` splits a bandit sweep's seeds into smaller jobs (for a cluster). The sweep's
+state lives in ``<sweep dir>/sweep.json`` (written atomically by the driver) and ``<sweep dir>/completions.log``
+(one line per finished job, appended by the local job itself or, on Ray, by the driver once the job's runs are
+on its disk), which is what the "every run done exactly once" guarantee is tested against.
+
+A finished sweep re-run with a changed configuration does not report its old runs as finished: sweep.json
+records each job's settings and their fingerprint, and a job whose runs exist under different settings is
+refused before anything runs, naming what changed. Device and override keys are checked before any job
+starts (on Ray the device is checked where the jobs run: the driver may have no GPU). The Ray backend, which
+ships run directories and checkpoints to the driver so that no shared disk is needed, is
+:mod:`baselines.sweeps.ray_backend`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
 import re
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -37,6 +47,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from baselines.sweeps.checks import check_overrides, check_unchanged
 from baselines.training.config import load_yaml_file
 from baselines.training.loop import run_dir_for
 from baselines.training.loop import sanitise as _slug
@@ -70,6 +81,8 @@ class SweepSpec(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     resources: Resources = Field(default_factory=Resources)
     max_retries: int = Field(default=2, ge=0, le=20)
+    max_node_losses: int = Field(default=3, ge=0, le=100, description="re-queues of a job whose Ray node died")
+    seeds_per_job: int | None = Field(default=None, ge=1, description="bandit: seeds learnt per job (all)")
     device: str = "cpu"
     eval_episodes: int = Field(default=10, ge=1)
     metrics_every: int = Field(default=1, ge=0, description="PPO diagnostics every N rollouts (0: off)")
@@ -153,6 +166,21 @@ class Job:
     eval_episodes: int = 10
     metrics_every: int = 1
 
+    def settings(self) -> dict[str, Any]:
+        """What the job's runs depend on (not where or how fast they run: device, resources, retries)."""
+        return {"algo": self.algo, "env_id": self.env_id, "variant": self.variant, "seeds": list(self.seeds),
+                "timesteps": self.timesteps, "overrides": json.loads(json.dumps(self.overrides, sort_keys=True)),
+                "eval_episodes": self.eval_episodes, "metrics_every": self.metrics_every}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def has_output(self) -> bool:
+        """Whether any of its run directories holds (part of) a run."""
+        from baselines.training.loop import holds_run
+
+        return any(holds_run(Path(d)) for d in self.run_dirs)
+
     def is_complete(self) -> bool:
         for d in self.run_dirs:
             p = Path(d) / RESULTS_FILE
@@ -172,12 +200,17 @@ def expand(spec: SweepSpec, root: str | Path) -> list[Job]:
     jobs = []
     for env_id, variant in itertools.product(spec.envs, spec.variants):
         if spec.algo == "bandit":
-            seeds = tuple(spec.seeds)
-            dirs = tuple(str(run_dir_for(root, env_id, variant, s)) for s in seeds)
-            jobs.append(
-                Job(f"{_slug(env_id)}/{_slug(variant)}", "bandit", env_id, variant, seeds, dirs,
-                    spec.timesteps, dict(spec.overrides), spec.device, spec.eval_episodes)
-            )
+            size = spec.seeds_per_job or len(spec.seeds)
+            for i in range(0, len(spec.seeds), size):
+                seeds = tuple(spec.seeds[i:i + size])
+                dirs = tuple(str(run_dir_for(root, env_id, variant, s)) for s in seeds)
+                job_id = f"{_slug(env_id)}/{_slug(variant)}"
+                if size < len(spec.seeds):
+                    job_id += f"/seeds_{seeds[0]}-{seeds[-1]}"
+                jobs.append(
+                    Job(job_id, "bandit", env_id, variant, seeds, dirs,
+                        spec.timesteps, dict(spec.overrides), spec.device, spec.eval_episodes)
+                )
         else:
             for s in spec.seeds:
                 jobs.append(
@@ -198,11 +231,12 @@ def _append_completion(root: Path, job_id: str) -> None:
         os.close(fd)
 
 
-def execute_job(job: Job, root: str, threads: int | None = None) -> str:
-    """Run one job to completion (resuming where a checkpoint exists); returns the job id.
+def train_job(job: Job, threads: int | None = None, on_checkpoint: Callable[[Path], None] | None = None) -> None:
+    """Run one job to completion in its run directories, resuming where a checkpoint exists.
 
     ``threads`` caps torch's intra-op threads: jobs running side by side must share the cores, not each
-    claim all of them (oversubscription made concurrent PPO jobs several times slower).
+    claim all of them (oversubscription made concurrent PPO jobs several times slower). ``on_checkpoint``
+    is passed to :func:`baselines.training.run_training` (PPO only; bandit jobs have no checkpoints).
     """
     if threads is not None:
         import torch
@@ -224,8 +258,13 @@ def execute_job(job: Job, root: str, threads: int | None = None) -> str:
             job.env_id, variant=job.variant, seed=job.seeds[0], timesteps=job.timesteps,
             run_dir=Path(job.run_dirs[0]), overrides=job.overrides, device=job.device,
             eval_episodes=job.eval_episodes, resume=True, progress=False,
-            extra_callbacks=[metrics] if metrics is not None else [],
+            extra_callbacks=[metrics] if metrics is not None else [], on_checkpoint=on_checkpoint,
         )
+
+
+def execute_job(job: Job, root: str, threads: int | None = None) -> str:
+    """Run one job on this machine, then log its completion; returns the job id (the local pool's task)."""
+    train_job(job, threads)
     _append_completion(Path(root), job.job_id)
     return job.job_id
 
@@ -235,6 +274,9 @@ class JobStatus:
     state: str = "pending"  # pending | running | done | failed | skipped
     attempts: int = 0
     error: str | None = None
+    node_losses: int = 0  # attempts ended by a lost Ray node (not counted against max_retries)
+    fingerprint: str | None = None
+    settings: dict[str, Any] | None = None
 
 
 @dataclass
@@ -252,13 +294,6 @@ class SweepReport:
     @property
     def run_dirs(self) -> list[Path]:
         return [Path(d) for j in self.jobs if self.status[j.job_id].state in ("done", "skipped") for d in j.run_dirs]
-
-
-def _save_state(root: Path, spec: SweepSpec, status: dict[str, JobStatus]) -> None:
-    atomic_write_json(
-        root / STATE_FILE,
-        {"spec": json.loads(spec.model_dump_json()), "jobs": {k: asdict(v) for k, v in status.items()}},
-    )
 
 
 def check_ray_resources(spec: SweepSpec) -> None:
@@ -288,6 +323,67 @@ def check_ray_resources(spec: SweepSpec) -> None:
         )
 
 
+def _load_state(root: Path) -> dict[str, Any]:
+    try:
+        return json.loads((root / STATE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+STATE_SAVE_EVERY_S = 1.0  # sweep.json of a 1,000-job sweep is rewritten at most this often (and at the end)
+
+
+class SweepDriver:
+    """The driver's bookkeeping, shared by the backends: job states, sweep.json, completions, callbacks."""
+
+    def __init__(self, spec: SweepSpec, root: Path, status: dict[str, JobStatus],
+                 on_update: Callable[[str, JobStatus], None] | None) -> None:
+        self.spec, self.root, self.status, self.on_update = spec, root, status, on_update
+        self._saved_at = 0.0
+
+    def save(self, force: bool = False) -> None:
+        if force or time.monotonic() - self._saved_at >= STATE_SAVE_EVERY_S:
+            atomic_write_json(
+                self.root / STATE_FILE,
+                {"spec": json.loads(self.spec.model_dump_json()),
+                 "jobs": {k: asdict(v) for k, v in self.status.items()}},
+            )
+            self._saved_at = time.monotonic()
+
+    def notify(self, job_id: str) -> None:
+        if self.on_update:
+            self.on_update(job_id, self.status[job_id])
+
+    def started(self, job: Job) -> None:
+        self.status[job.job_id].state = "running"
+        self.notify(job.job_id)
+
+    def tick(self) -> None:
+        """No event: lets a progress display refresh its rate and ETA."""
+        if self.on_update:
+            self.on_update("", JobStatus(state="tick"))
+
+    def completed(self, job: Job) -> None:
+        _append_completion(self.root, job.job_id)
+
+    def finished(self, job: Job, error: BaseException | None, lost_node: bool = False) -> bool:
+        """Update a job's status after an attempt; True if it should be re-queued."""
+        st = self.status[job.job_id]
+        st.attempts += 1
+        if error is None:
+            st.state, st.error = "done", None
+        else:
+            st.error = "".join(traceback.format_exception_only(type(error), error)).strip()
+            if lost_node:
+                st.node_losses += 1
+                again = st.node_losses <= self.spec.max_node_losses
+            else:
+                again = st.attempts - st.node_losses <= self.spec.max_retries
+            st.state = "pending" if again else "failed"
+        self.notify(job.job_id)
+        return st.state == "pending"
+
+
 def run_sweep(
     spec: SweepSpec,
     root: str | Path,
@@ -296,48 +392,53 @@ def run_sweep(
     address: str | None = None,
     on_update: Callable[[str, JobStatus], None] | None = None,
 ) -> SweepReport:
-    """Run every unfinished job of the sweep; failed jobs are retried up to ``spec.max_retries`` times."""
+    """Run every unfinished job of the sweep; failed jobs are retried up to ``spec.max_retries`` times.
+
+    ``on_update(job_id, status)`` is called when a job starts, ends an attempt, and (``job_id == ""``,
+    state ``tick``) about once a second on Ray while nothing happens. Everything that can be checked on the
+    driver is checked before the sweep directory is written.
+    """
     if backend not in ("local", "ray"):
         raise ValueError(f"backend {backend!r} unknown; allowed: 'local', 'ray'")
     if max_concurrent is not None and max_concurrent < 1:
         raise ValueError(f"max_concurrent={max_concurrent} must be >= 1")
     if backend == "ray":
         check_ray_resources(spec)
+    else:
+        from baselines.training.loop import check_device
+
+        check_device(spec.device)
+    check_overrides(spec)
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     jobs = expand(spec, root)
-    status = {j.job_id: JobStatus() for j in jobs}
+    check_unchanged(jobs, root, _load_state(root).get("jobs", {}))
+    root.mkdir(parents=True, exist_ok=True)
+    status = {j.job_id: JobStatus(fingerprint=j.fingerprint(), settings=j.settings()) for j in jobs}
     todo = []
     for j in jobs:
         if j.is_complete():
             status[j.job_id].state = "skipped"
         else:
             todo.append(j)
-    _save_state(root, spec, status)
-    limit = max_concurrent or max(1, (os.cpu_count() or 1))
-    runner = _run_ray if backend == "ray" else _run_local
-    runner(todo, str(root), spec, status, limit, address, on_update)
-    _save_state(root, spec, status)
+    driver = SweepDriver(spec, root, status, on_update)
+    driver.save(force=True)
+    for j in jobs:
+        if status[j.job_id].state == "skipped":
+            driver.notify(j.job_id)
+    try:
+        if backend == "ray":
+            from baselines.sweeps.ray_backend import run_ray
+
+            run_ray(todo, driver, max_concurrent, address)
+        else:
+            _run_local(todo, driver, max_concurrent)
+    finally:
+        driver.save(force=True)  # an interrupted driver still leaves sweep.json matching its disk
     return SweepReport(root, jobs, status)
 
 
-def _record(job: Job, status: dict[str, JobStatus], error: BaseException | None, max_retries: int,
-            on_update: Callable[[str, JobStatus], None] | None) -> bool:
-    """Update a job's status after an attempt; True if it should be retried."""
-    st = status[job.job_id]
-    st.attempts += 1
-    if error is None:
-        st.state, st.error = "done", None
-    else:
-        st.error = "".join(traceback.format_exception_only(type(error), error)).strip()
-        st.state = "pending" if st.attempts <= max_retries else "failed"
-    if on_update:
-        on_update(job.job_id, st)
-    return st.state == "pending"
-
-
-def _run_local(jobs: Sequence[Job], root: str, spec: SweepSpec, status: dict[str, JobStatus], limit: int,
-               address: str | None, on_update) -> None:
+def _run_local(jobs: Sequence[Job], driver: SweepDriver, max_concurrent: int | None) -> None:
+    limit = max_concurrent or max(1, (os.cpu_count() or 1))
     queue = list(jobs)
     threads = max(1, (os.cpu_count() or 1) // min(limit, max(1, len(queue))))
     # spawn, not fork: workers import torch afresh instead of inheriting the driver's threads.
@@ -346,47 +447,11 @@ def _run_local(jobs: Sequence[Job], root: str, spec: SweepSpec, status: dict[str
         while queue or running:
             while queue and len(running) < limit:
                 job = queue.pop(0)
-                status[job.job_id].state = "running"
-                running[pool.submit(execute_job, job, root, threads)] = job
+                running[pool.submit(execute_job, job, str(driver.root), threads)] = job
+                driver.started(job)
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for fut in done:
                 job = running.pop(fut)
-                if _record(job, status, fut.exception(), spec.max_retries, on_update):
+                if driver.finished(job, fut.exception()):
                     queue.append(job)
-            _save_state(Path(root), spec, status)
-
-
-def _run_ray(jobs: Sequence[Job], root: str, spec: SweepSpec, status: dict[str, JobStatus], limit: int,
-             address: str | None, on_update) -> None:
-    try:
-        import ray
-    except ImportError as exc:
-        raise ValueError("backend 'ray' needs the ray extra: pip install 'rayenvs[ray]'") from exc
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, include_dashboard=False)
-    remote = ray.remote(max_retries=0)(execute_job).options(
-        num_cpus=spec.resources.cpus, num_gpus=spec.resources.gpus
-    )
-    queue = list(jobs)
-    running: dict[Any, Job] = {}
-    try:
-        while queue or running:
-            while queue and len(running) < limit:
-                job = queue.pop(0)
-                status[job.job_id].state = "running"
-                running[remote.remote(job, root, max(1, int(spec.resources.cpus)))] = job
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for ref in ready:
-                job = running.pop(ref)
-                try:
-                    ray.get(ref)
-                    err = None
-                except Exception as exc:  # noqa: BLE001 - a failed job must not stop the sweep
-                    err = exc
-                if _record(job, status, err, spec.max_retries, on_update):
-                    queue.append(job)
-            _save_state(Path(root), spec, status)
-    finally:
-        if started_here:
-            ray.shutdown()
+            driver.save()

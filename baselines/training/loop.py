@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import shutil
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,11 @@ class TrainingConfig:
 
 
 def run_training(
-    *args: Any, config: TrainingConfig | None = None, extra_callbacks: Sequence[Any] = (), **kwargs: Any
+    *args: Any,
+    config: TrainingConfig | None = None,
+    extra_callbacks: Sequence[Any] = (),
+    on_checkpoint: Callable[[Path], None] | None = None,
+    **kwargs: Any,
 ) -> Path:
     """Train one seed of ``variant`` on ``env_id`` and return its finished run directory.
 
@@ -181,6 +185,8 @@ def run_training(
     continues from it, and one with neither starts over; without it an existing run directory is an error.
     Callbacks in ``extra_callbacks`` run after the evaluation; those with a ``history`` attribute
     (``{key: [(env step, value)]}``) are checkpointed and merged into results.json's ``metrics``.
+    ``on_checkpoint(run_dir)`` is called right after each checkpoint, with the CSV and TensorBoard logs
+    flushed, so the run directory is a consistent snapshot to copy (the Ray backend ships it to the driver).
     """
     if config is None:
         config = TrainingConfig(*args, **kwargs)
@@ -294,7 +300,16 @@ def run_training(
     if state is not None:
         restore_logger_pending(logger, state.get("logger_pending", {}))
     model.set_logger(logger)
-    ckpt_cb = CheckpointCallback(lambda: save_checkpoint(rdir, model, snapshot()), checkpoint_freq)
+
+    def take_checkpoint() -> None:
+        save_checkpoint(rdir, model, snapshot())
+        if on_checkpoint is not None:
+            for fmt in logger.output_formats:
+                if hasattr(fmt, "writer"):  # TensorBoard buffers events; CSV flushes every dump
+                    fmt.writer.flush()
+            on_checkpoint(rdir)
+
+    ckpt_cb = CheckpointCallback(take_checkpoint, checkpoint_freq)
 
     def result(complete: bool) -> RunResult:
         return RunResult(
