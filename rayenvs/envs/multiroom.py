@@ -124,6 +124,13 @@ class _Batch:
         self.returns = np.zeros((n, r), dtype=np.float64)
         self.t = np.zeros(n, dtype=np.int64)
         self.rows = np.arange(n)
+        # observe(): window q of the flat grid starts at cell q; an agent at flat position p of env i sees
+        # window i * padded_cells + p - corner_offset (the padding keeps every window inside its own env).
+        self.side = side
+        self.corner_offset = v * self.pw + v
+        self.window_corner = self.rows * self.grid.shape[1] - self.corner_offset
+        self.window_view_shape = (self.grid.size - (side - 1) * self.pw - side + 1, side, side)
+        self.room_ids = np.arange(r)
 
     def reset_rows(self, rows: np.ndarray, uniforms: np.ndarray) -> None:
         """Start new episodes in ``rows`` from their :func:`_draw_episode` vectors (one row each)."""
@@ -157,18 +164,25 @@ class _Batch:
         return np.where(x % s1 == 0, -1, (x - 1) // s1)
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Float32 observations of ``rows`` (all by default): [walls | rewards | room one-hot | pending]."""
-        rows = self.rows if rows is None else rows
-        pos = self.pos[rows]
-        flat = (rows * self.grid.shape[1] + pos)[:, None] + self.offsets
-        win = self.grid.ravel()[flat]
-        m, w = len(rows), self.window
-        obs = np.empty((m, self.obs_size), dtype=np.float32)
+        """Float32 observations of ``rows`` (all by default): [walls | rewards | room one-hot | pending].
+
+        The windows are read through a strided view of the flat grid whose element ``q`` is the
+        ``side x side`` window with top-left cell ``q``, so the gather takes one index per env (not one
+        per cell), and each part is written straight into its slice of the output.
+        """
+        if rows is None:
+            corner, pos, pending = self.window_corner, self.pos, self.pending
+        else:
+            corner = rows * self.grid.shape[1] - self.corner_offset
+            pos, pending = self.pos[rows], self.pending[rows]
+        w, r = self.window, self.r
+        windows = np.ndarray(self.window_view_shape, np.int8, self.grid, 0, (1, self.pw, 1))
+        win = windows[corner + pos].reshape(len(pos), w)
+        obs = np.empty((len(pos), self.obs_size), dtype=np.float32)
         obs[:, :w] = win == _WALL
         obs[:, w : 2 * w] = win == _REWARD
-        room = self.room_of(pos)
-        obs[:, 2 * w : 2 * w + self.r] = room[:, None] == np.arange(self.r)
-        obs[:, 2 * w + self.r :] = self.pending[rows]
+        obs[:, 2 * w : 2 * w + r] = self.room_of(pos)[:, None] == self.room_ids
+        obs[:, 2 * w + r :] = pending
         return obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
