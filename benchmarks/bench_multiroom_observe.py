@@ -9,8 +9,9 @@ shared; ratios are what counts):
 
 - ``observe``: one call of each on the same batch state;
 - ``step``: ``MultiRoomVectorEnv.step`` with uniform-random actions (automatic resets included), once as
-  shipped and once with the previous observe swapped into its batch, so the ratio is the whole step's
-  speed-up from the new observe.
+  shipped, once with the previous observe swapped into its batch (the step's speed-up from observe alone),
+  and once as the previous module, ``rayenvs/envs/multiroom.py`` at commit :data:`PREVIOUS_COMMIT` read
+  with ``git show`` (the whole env as it was: per-cell gather, stacked reset draws, arithmetic room_of).
 
 Usage: ``python benchmarks/bench_multiroom_observe.py [--num-envs 1024 64] [--rounds 7]``
 """
@@ -18,14 +19,21 @@ Usage: ``python benchmarks/bench_multiroom_observe.py [--num-envs 1024 64] [--ro
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import subprocess
+import sys
 import time
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from rayenvs.envs.multiroom import _REWARD, _WALL, MultiRoomVectorEnv, _Batch
+
+# main before issue 15's MultiRoom work: the previous MultiRoom env module is read from this commit.
+PREVIOUS_COMMIT = "628eec16ce6abb0166e5436f3b48beea7b6061df"
 
 
 def previous_observe(self: _Batch, rows: np.ndarray | None = None) -> np.ndarray:
@@ -50,6 +58,20 @@ def with_previous_observe(env: MultiRoomVectorEnv) -> MultiRoomVectorEnv:
     return env
 
 
+def previous_vector_env_class() -> type:
+    """``MultiRoomVectorEnv`` as it was at :data:`PREVIOUS_COMMIT` (needs the repository's git history)."""
+    repo = Path(__file__).resolve().parents[1]
+    source = subprocess.run(
+        ["git", "show", f"{PREVIOUS_COMMIT}:rayenvs/envs/multiroom.py"],
+        cwd=repo, check=True, capture_output=True, text=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader("previous_multiroom", loader=None)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    exec(compile(source, f"{PREVIOUS_COMMIT[:7]}:multiroom.py", "exec"), module.__dict__)
+    return module.MultiRoomVectorEnv
+
+
 def _best_rate(fn: Callable[[], object], calls: int) -> float:
     """Calls per second of one timed block of ``calls`` calls."""
     start = time.perf_counter()
@@ -59,48 +81,51 @@ def _best_rate(fn: Callable[[], object], calls: int) -> float:
 
 
 def bench_observe(num_envs: int, rounds: int = 7, seconds: float = 0.5, num_rooms: int = 2) -> dict:
-    """Best-of-``rounds`` observe() calls/s and env steps/s, new vs previous, with their ratios."""
+    """Best-of-``rounds`` observe() calls/s and env steps/s: new, previous observe, previous module."""
     if num_envs < 1 or rounds < 1 or seconds <= 0:
         raise ValueError(f"num_envs={num_envs!r} and rounds={rounds!r} must be >= 1, seconds={seconds!r} > 0")
-    new = MultiRoomVectorEnv(num_envs, num_rooms=num_rooms)
-    old = with_previous_observe(MultiRoomVectorEnv(num_envs, num_rooms=num_rooms))
+    envs = {
+        "new": MultiRoomVectorEnv(num_envs, num_rooms=num_rooms),
+        "old_observe": with_previous_observe(MultiRoomVectorEnv(num_envs, num_rooms=num_rooms)),
+        "old_module": previous_vector_env_class()(num_envs, num_rooms=num_rooms),
+    }
     actions = np.random.default_rng(0).integers(0, 4, size=(64, num_envs))
-    counters = {"new": 0, "old": 0}
+    counters = dict.fromkeys(envs, 0)
 
-    def stepper(name: str, env: MultiRoomVectorEnv) -> Callable[[], object]:
+    def stepper(name: str) -> Callable[[], object]:
         def step() -> object:
             counters[name] += 1
-            return env.step(actions[counters[name] % 64])
+            return envs[name].step(actions[counters[name] % 64])
 
         return step
 
-    steps = {"new": stepper("new", new), "old": stepper("old", old)}
-    observes = {"new": new._batch.observe, "old": old._batch.observe}
-    new.reset(seed=0)
-    old.reset(seed=0)
-    for _ in range(20):  # warm-up, and a batch state with collected rewards and resets behind it
-        steps["new"]()
-        steps["old"]()
+    steps = {name: stepper(name) for name in envs}
+    observes = {"new": envs["new"]._batch.observe, "old_observe": envs["old_observe"]._batch.observe}
+    for name, env in envs.items():  # warm-up, and a batch state with collected rewards and resets behind it
+        env.reset(seed=0)
+        for _ in range(20):
+            steps[name]()
     # Calls per timed block sized from a quick probe so each block lasts about seconds / 2.
     probe = {k: max(1, int(_best_rate(steps[k], 5) * seconds / 2)) for k in steps}
     best: dict[str, float] = {}
     for _ in range(rounds):
         for kind, fns in (("step", steps), ("observe", observes)):
-            for name in ("new", "old"):
+            for name, fn in fns.items():
                 calls = probe[name] if kind == "step" else 3 * probe[name]
-                rate = _best_rate(fns[name], calls)
                 key = f"{kind}_{name}"
-                best[key] = max(best.get(key, 0.0), rate)
+                best[key] = max(best.get(key, 0.0), _best_rate(fn, calls))
     return {
         "num_envs": num_envs,
         "num_rooms": num_rooms,
-        "peer": "previous _Batch.observe (per-cell int64 index gather)",
+        "peer": f"previous _Batch.observe / MultiRoomVectorEnv at {PREVIOUS_COMMIT[:7]}",
         "observe_calls_per_s_new": best["observe_new"],
-        "observe_calls_per_s_previous": best["observe_old"],
-        "observe_ratio": best["observe_new"] / best["observe_old"],
+        "observe_calls_per_s_previous": best["observe_old_observe"],
+        "observe_ratio": best["observe_new"] / best["observe_old_observe"],
         "env_steps_per_s_new": best["step_new"] * num_envs,
-        "env_steps_per_s_previous": best["step_old"] * num_envs,
-        "step_ratio": best["step_new"] / best["step_old"],
+        "env_steps_per_s_previous_observe": best["step_old_observe"] * num_envs,
+        "env_steps_per_s_previous_module": best["step_old_module"] * num_envs,
+        "step_ratio_vs_previous_observe": best["step_new"] / best["step_old_observe"],
+        "step_ratio_vs_previous_module": best["step_new"] / best["step_old_module"],
     }
 
 

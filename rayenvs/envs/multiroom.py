@@ -13,6 +13,7 @@ a per-env generator seeded exactly like ``Env.np_random``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -83,6 +84,18 @@ def _draw_episode(rng: np.random.Generator, highs: np.ndarray) -> np.ndarray:
     return rng.random(len(highs))
 
 
+def _draw_episodes(rngs: Sequence[np.random.Generator], rows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """:func:`_draw_episode` of ``rngs[i]`` for each ``i`` in ``rows``, one row each of a (k, len(highs)) array.
+
+    ``Generator.random(out=row)`` draws the same floats as ``random(len(row))`` but fills the batch in
+    place, without a list of small arrays to stack.
+    """
+    out = np.empty((len(rows), len(highs)))
+    for row, i in zip(out, rows, strict=True):
+        rngs[i].random(out=row)
+    return out
+
+
 # Cell codes of the padded grid.
 _FREE, _WALL, _REWARD = 0, 1, 2
 
@@ -131,6 +144,7 @@ class _Batch:
         self.window_corner = self.rows * self.grid.shape[1] - self.corner_offset
         self.window_view_shape = (self.grid.size - (side - 1) * self.pw - side + 1, side, side)
         self.room_ids = np.arange(r)
+        self.room_table = self._room_table()
 
     def reset_rows(self, rows: np.ndarray, uniforms: np.ndarray) -> None:
         """Start new episodes in ``rows`` from their :func:`_draw_episode` vectors (one row each)."""
@@ -158,9 +172,13 @@ class _Batch:
         self.t[rows] = 0
 
     def room_of(self, pos: np.ndarray) -> np.ndarray:
-        """Room index of each flat position, -1 in a doorway."""
+        """Room index of each flat position, -1 in a doorway (a lookup in :attr:`room_table`)."""
+        return self.room_table[pos]
+
+    def _room_table(self) -> np.ndarray:
+        """Room index of every flat position of one padded grid: its column's room, -1 on a wall column."""
         s1 = self.s + 1
-        x = pos % self.pw - self.view
+        x = np.arange(self.grid.shape[1]) % self.pw - self.view
         return np.where(x % s1 == 0, -1, (x - 1) // s1)
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
@@ -384,9 +402,9 @@ class MultiRoomVectorEnv(VectorEnv):
                     f"options['reset_mask'] must be a bool array of shape ({n},) with a True entry, got {mask!r}"
                 )
         rows = np.nonzero(mask)[0]
-        highs = self._batch.highs
-        draws = np.stack([_draw_episode(self._rng(int(i), seeds[i]), highs) for i in rows])
-        self._batch.reset_rows(rows, draws)
+        for i in rows:  # (re)seed the generators of the rows being reset
+            self._rng(int(i), seeds[i])
+        self._batch.reset_rows(rows, _draw_episodes(self._rngs, rows, self._batch.highs))
         self._needs_reset = False
         return self._batch.observe(), {}
 
@@ -432,8 +450,7 @@ class MultiRoomVectorEnv(VectorEnv):
                 f"_{COMPONENT_PRESENT}": done.copy(),
             }
             infos["_final_info"] = done.copy()
-            rngs = self._rngs
-            b.reset_rows(idx, np.stack([_draw_episode(rngs[i], b.highs) for i in idx]))
+            b.reset_rows(idx, _draw_episodes(self._rngs, idx, b.highs))
         return b.observe(), reward, terminated, truncated, infos
 
 
