@@ -141,7 +141,8 @@ class _Batch:
         # window i * padded_cells + p - corner_offset (the padding keeps every window inside its own env).
         self.side = side
         self.corner_offset = v * self.pw + v
-        self.window_corner = self.rows * self.grid.shape[1] - self.corner_offset
+        self.row_start = self.rows * self.grid.shape[1]
+        self.window_corner = self.row_start - self.corner_offset
         self.window_view_shape = (self.grid.size - (side - 1) * self.pw - side + 1, side, side)
         self.room_ids = np.arange(r)
         self.room_table = self._room_table()
@@ -207,16 +208,18 @@ class _Batch:
         """Move every agent; returns reward, terminated, truncated, component rewards and component."""
         self.t += 1
         new = self.pos + self.moves[actions]
-        cell = self.grid[self.rows, new]
+        cell = self.grid.ravel()[self.row_start + new]
         self.pos = np.where(cell != _WALL, new, self.pos)
         room = self.room_of(self.pos)
-        got = np.nonzero(cell == _REWARD)[0]
+        rewarded = cell == _REWARD
+        got = np.nonzero(rewarded)[0]
+        got_room = room[got]  # a reward cell is never a doorway
         comp_rewards = np.zeros((self.n, self.r), dtype=np.float64)
-        comp_rewards[got, room[got]] = 1.0
+        comp_rewards[got, got_room] = 1.0
         self.grid[got, self.pos[got]] = _FREE
-        self.pending[got, room[got]] = False
-        self.returns += comp_rewards
-        reward = comp_rewards.sum(axis=1)
+        self.pending[got, got_room] = False
+        self.returns[got, got_room] += 1.0  # the rows' only nonzero component reward
+        reward = rewarded.astype(np.float64)  # comp_rewards' row sums: one 1.0 or none
         terminated = ~self.pending.any(axis=1)
         truncated = (self.t >= self.max_steps) & ~terminated
         return reward, terminated, truncated, comp_rewards, room
