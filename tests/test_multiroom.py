@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import pickle
 import warnings
 from collections import deque
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -489,3 +491,59 @@ def test_ppo_defaults_learn_r2() -> None:
         model, make_vec_env(env_id, n_envs=1, seed=1000), n_eval_episodes=200, deterministic=False
     )
     assert mean >= 0.9, mean
+
+
+# ---------------------------------------------------------------- observe vs the previous implementation
+
+_BENCH = importlib.util.spec_from_file_location(
+    "bench_multiroom_observe", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_multiroom_observe.py"
+)
+bench_observe = importlib.util.module_from_spec(_BENCH)
+_BENCH.loader.exec_module(bench_observe)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"num_rooms": 2},
+        {"num_rooms": 4, "start": "first"},
+        {"num_rooms": 3, "room_size": 2, "start": "first", "max_episode_steps": 7},
+        {"num_rooms": 1, "room_size": 7},
+    ],
+)
+def test_observe_bit_identical_to_previous_implementation(kwargs: dict) -> None:
+    """The strided-window observe() equals the previous per-cell gather byte for byte over random play."""
+    n = 37
+    env = MultiRoomVectorEnv(n, **kwargs)
+    b = env._batch
+    obs, _ = env.reset(seed=5)
+    rng = np.random.default_rng(1)
+    collected = 0
+    for _ in range(400):
+        prev = bench_observe.previous_observe(b)
+        assert obs.dtype == prev.dtype == np.float32 and obs.shape == prev.shape == (n, b.obs_size)
+        assert obs.tobytes() == prev.tobytes()
+        assert b.observe().tobytes() == prev.tobytes()
+        rows = np.sort(rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False))
+        assert b.observe(rows).tobytes() == bench_observe.previous_observe(b, rows).tobytes()
+        obs, reward, _, _, info = env.step(rng.integers(0, 4, size=n))
+        collected += int(reward.sum())
+        if "final_obs" in info:
+            idx = np.nonzero(info["_final_obs"])[0]
+            assert all(info["final_obs"][i].dtype == np.float32 for i in idx)
+    assert collected > 20  # rewards were collected, so reward cells vanished from the windows on the way
+    single = MultiRoomEnv(**kwargs)
+    o, _ = single.reset(seed=2)
+    assert o.tobytes() == bench_observe.previous_observe(single._batch)[0].tobytes()
+
+
+def test_observe_window_view_survives_pickling() -> None:
+    """The window view is rebuilt from the live grid on every call, so a copied env observes its own grid."""
+    env = MultiRoomVectorEnv(4, num_rooms=2)
+    env.reset(seed=0)
+    clone = pickle.loads(pickle.dumps(env))
+    actions = np.array([0, 1, 2, 3])
+    for _ in range(30):
+        a, b = env.step(actions), clone.step(actions)
+        _assert_same(a, b)
+        assert a[0].tobytes() == bench_observe.previous_observe(clone._batch).tobytes()

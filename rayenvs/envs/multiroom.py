@@ -13,6 +13,7 @@ a per-env generator seeded exactly like ``Env.np_random``.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -83,6 +84,18 @@ def _draw_episode(rng: np.random.Generator, highs: np.ndarray) -> np.ndarray:
     return rng.random(len(highs))
 
 
+def _draw_episodes(rngs: Sequence[np.random.Generator], rows: np.ndarray, highs: np.ndarray) -> np.ndarray:
+    """:func:`_draw_episode` of ``rngs[i]`` for each ``i`` in ``rows``, one row each of a (k, len(highs)) array.
+
+    ``Generator.random(out=row)`` draws the same floats as ``random(len(row))`` but fills the batch in
+    place, without a list of small arrays to stack.
+    """
+    out = np.empty((len(rows), len(highs)))
+    for row, i in zip(out, rows, strict=True):
+        rngs[i].random(out=row)
+    return out
+
+
 # Cell codes of the padded grid.
 _FREE, _WALL, _REWARD = 0, 1, 2
 
@@ -124,6 +137,15 @@ class _Batch:
         self.returns = np.zeros((n, r), dtype=np.float64)
         self.t = np.zeros(n, dtype=np.int64)
         self.rows = np.arange(n)
+        # observe(): window q of the flat grid starts at cell q; an agent at flat position p of env i sees
+        # window i * padded_cells + p - corner_offset (the padding keeps every window inside its own env).
+        self.side = side
+        self.corner_offset = v * self.pw + v
+        self.row_start = self.rows * self.grid.shape[1]
+        self.window_corner = self.row_start - self.corner_offset
+        self.window_view_shape = (self.grid.size - (side - 1) * self.pw - side + 1, side, side)
+        self.room_ids = np.arange(r)
+        self.room_table = self._room_table()
 
     def reset_rows(self, rows: np.ndarray, uniforms: np.ndarray) -> None:
         """Start new episodes in ``rows`` from their :func:`_draw_episode` vectors (one row each)."""
@@ -151,40 +173,53 @@ class _Batch:
         self.t[rows] = 0
 
     def room_of(self, pos: np.ndarray) -> np.ndarray:
-        """Room index of each flat position, -1 in a doorway."""
+        """Room index of each flat position, -1 in a doorway (a lookup in :attr:`room_table`)."""
+        return self.room_table[pos]
+
+    def _room_table(self) -> np.ndarray:
+        """Room index of every flat position of one padded grid: its column's room, -1 on a wall column."""
         s1 = self.s + 1
-        x = pos % self.pw - self.view
+        x = np.arange(self.grid.shape[1]) % self.pw - self.view
         return np.where(x % s1 == 0, -1, (x - 1) // s1)
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Float32 observations of ``rows`` (all by default): [walls | rewards | room one-hot | pending]."""
-        rows = self.rows if rows is None else rows
-        pos = self.pos[rows]
-        flat = (rows * self.grid.shape[1] + pos)[:, None] + self.offsets
-        win = self.grid.ravel()[flat]
-        m, w = len(rows), self.window
-        obs = np.empty((m, self.obs_size), dtype=np.float32)
+        """Float32 observations of ``rows`` (all by default): [walls | rewards | room one-hot | pending].
+
+        The windows are read through a strided view of the flat grid whose element ``q`` is the
+        ``side x side`` window with top-left cell ``q``, so the gather takes one index per env (not one
+        per cell), and each part is written straight into its slice of the output.
+        """
+        if rows is None:
+            corner, pos, pending = self.window_corner, self.pos, self.pending
+        else:
+            corner = rows * self.grid.shape[1] - self.corner_offset
+            pos, pending = self.pos[rows], self.pending[rows]
+        w, r = self.window, self.r
+        windows = np.ndarray(self.window_view_shape, np.int8, self.grid, 0, (1, self.pw, 1))
+        win = windows[corner + pos].reshape(len(pos), w)
+        obs = np.empty((len(pos), self.obs_size), dtype=np.float32)
         obs[:, :w] = win == _WALL
         obs[:, w : 2 * w] = win == _REWARD
-        room = self.room_of(pos)
-        obs[:, 2 * w : 2 * w + self.r] = room[:, None] == np.arange(self.r)
-        obs[:, 2 * w + self.r :] = self.pending[rows]
+        obs[:, 2 * w : 2 * w + r] = self.room_of(pos)[:, None] == self.room_ids
+        obs[:, 2 * w + r :] = pending
         return obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """Move every agent; returns reward, terminated, truncated, component rewards and component."""
         self.t += 1
         new = self.pos + self.moves[actions]
-        cell = self.grid[self.rows, new]
+        cell = self.grid.ravel()[self.row_start + new]
         self.pos = np.where(cell != _WALL, new, self.pos)
         room = self.room_of(self.pos)
-        got = np.nonzero(cell == _REWARD)[0]
+        rewarded = cell == _REWARD
+        got = np.nonzero(rewarded)[0]
+        got_room = room[got]  # a reward cell is never a doorway
         comp_rewards = np.zeros((self.n, self.r), dtype=np.float64)
-        comp_rewards[got, room[got]] = 1.0
+        comp_rewards[got, got_room] = 1.0
         self.grid[got, self.pos[got]] = _FREE
-        self.pending[got, room[got]] = False
-        self.returns += comp_rewards
-        reward = comp_rewards.sum(axis=1)
+        self.pending[got, got_room] = False
+        self.returns[got, got_room] += 1.0  # the rows' only nonzero component reward
+        reward = rewarded.astype(np.float64)  # comp_rewards' row sums: one 1.0 or none
         terminated = ~self.pending.any(axis=1)
         truncated = (self.t >= self.max_steps) & ~terminated
         return reward, terminated, truncated, comp_rewards, room
@@ -370,9 +405,9 @@ class MultiRoomVectorEnv(VectorEnv):
                     f"options['reset_mask'] must be a bool array of shape ({n},) with a True entry, got {mask!r}"
                 )
         rows = np.nonzero(mask)[0]
-        highs = self._batch.highs
-        draws = np.stack([_draw_episode(self._rng(int(i), seeds[i]), highs) for i in rows])
-        self._batch.reset_rows(rows, draws)
+        for i in rows:  # (re)seed the generators of the rows being reset
+            self._rng(int(i), seeds[i])
+        self._batch.reset_rows(rows, _draw_episodes(self._rngs, rows, self._batch.highs))
         self._needs_reset = False
         return self._batch.observe(), {}
 
@@ -418,8 +453,7 @@ class MultiRoomVectorEnv(VectorEnv):
                 f"_{COMPONENT_PRESENT}": done.copy(),
             }
             infos["_final_info"] = done.copy()
-            rngs = self._rngs
-            b.reset_rows(idx, np.stack([_draw_episode(rngs[i], b.highs) for i in idx]))
+            b.reset_rows(idx, _draw_episodes(self._rngs, idx, b.highs))
         return b.observe(), reward, terminated, truncated, infos
 
 
