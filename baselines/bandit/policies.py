@@ -302,11 +302,13 @@ class _SeedLastLinear:
         probabilities read from ``self.J``; ``draw`` is a code of ``fused.DRAWS``.
         """
         a = self.np
+        if a.get("u_t") is not u or a.get("w_t") is not active_w:  # new tensors only after a compaction
+            a.update(u_t=u, w_t=active_w, u=u.numpy(), active_w=active_w.numpy())
         shift = self.since_renorm % self.renorm_every == 0
         self.since_renorm += 1
         _fused.sgd_update(
-            _fused.KINDS[self.kind], draw, a["L"], a["b"], a["E"], a["arm_sum"], a["J"], u.numpy(),
-            active_w.numpy(), mix_prob, a["L"].dtype.type(lr), shift, a["coef"], a["gb"],
+            _fused.KINDS[self.kind], draw, a["L"], a["b"], a["E"], a["arm_sum"], a["J"], a["u"],
+            a["active_w"], mix_prob, a["L"].dtype.type(lr), shift, a["coef"], a["gb"],
         )
         self._normalise()
 
