@@ -6,7 +6,8 @@ batched learner it computes the softmax once per update: the probabilities after
 logged J and the next update's sampling probabilities and gradient. Both do a fixed number of updates (no
 early stopping: ``stop_at=K``) and log J after every update, so the ratio is per unit of work. The two are
 timed alternately ``--repeats`` times and the best time of each is kept, so load from other processes on a
-shared machine hits both alike.
+shared machine hits both alike. On CPU the batched learner is timed twice: its default update (fused in numba,
+``baselines.bandit.fused``) and the torch-ops fallback, so the fusion's gain is measured in the same run too.
 
     OMP_NUM_THREADS=1 python benchmarks/bandit_learners.py --threads 1
     python benchmarks/bandit_learners.py            # torch's default thread count for the batched learner
@@ -20,6 +21,7 @@ import time
 import numpy as np
 import torch
 
+from baselines.bandit import fused
 from baselines.bandit.learners import train_bandit
 
 
@@ -74,32 +76,40 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}, dtype {args.dtype}, device {args.device}")
+    paths = {"fused": True, "torch": False} if args.device == "cpu" and fused.AVAILABLE else {"torch": False}
     print(
-        f"{'K':>3} {'batched seed-upd/s':>19} {'loop seed-upd/s':>16} {'speedup':>8}  mean final J (batched, loop)"
+        f"{'K':>3} {'path':>6} {'batched seed-upd/s':>19} {'loop seed-upd/s':>16} {'speedup':>8}"
+        "  mean final J (batched, loop)"
     )
+    for K in args.contexts:  # warm-up: numba loads (or compiles) its kernels on first use
+        train_bandit(K, K, "on-policy", 8, max_samples=4 * K, device=args.device, dtype=args.dtype)
     for K in args.contexts:
-        batched_s, loop_s = [], []
+        batched_s: dict[str, list[float]] = {p: [] for p in paths}
+        loop_s = []
         for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            res = train_bandit(
-                K,
-                K,
-                "on-policy",
-                args.seeds,
-                max_samples=K * args.updates,
-                stop_at=float(K),
-                device=args.device,
-                dtype=args.dtype,
-            )
-            batched_s.append(time.perf_counter() - t0)
+            for path, use in paths.items():
+                fused.AVAILABLE = use
+                t0 = time.perf_counter()
+                res = train_bandit(
+                    K,
+                    K,
+                    "on-policy",
+                    args.seeds,
+                    max_samples=K * args.updates,
+                    stop_at=float(K),
+                    device=args.device,
+                    dtype=args.dtype,
+                )
+                batched_s[path].append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             ref = loop_over_seeds(K, args.loop_seeds, args.updates)
             loop_s.append(time.perf_counter() - t0)
-        batched = args.seeds * args.updates / min(batched_s)
+        fused.AVAILABLE = "fused" in paths
         loop = args.loop_seeds * args.updates / min(loop_s)
         same = f"{res.J[-1].sum(1).mean():.3f}, {ref[-1].sum(1).mean():.3f}"  # same algorithm: close
-        print(f"{K:>3} {batched:>19,.0f} {loop:>16,.0f} {batched / loop:>7.1f}x  {same}")
-
+        for path, times in batched_s.items():
+            batched = args.seeds * args.updates / min(times)
+            print(f"{K:>3} {path:>6} {batched:>19,.0f} {loop:>16,.0f} {batched / loop:>7.1f}x  {same}")
 
 if __name__ == "__main__":
     main()

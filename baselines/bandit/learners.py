@@ -37,6 +37,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 
+from baselines.bandit import fused as _fused
 from baselines.bandit.policies import (
     ACTIVATIONS,
     _BatchedPolicy,
@@ -261,7 +262,8 @@ def _train(cfg: BanditConfig) -> BanditResult:
     if policy.linear:
         renorm = _SeedLastLinear.renorm_period(policy.kind, K, cfg.lr, cfg.optimizer)
         J_out = torch.empty((K, S), dtype=DTYPES[cfg.dtype], device=dev)
-        lin = _SeedLastLinear(policy.kind, policy.params, renorm, J_out)
+        fuse = _fused.AVAILABLE and dev.type == "cpu" and cfg.optimizer == "sgd"
+        lin = _SeedLastLinear(policy.kind, policy.params, renorm, J_out, fused=fuse)
         policy.params = []  # lin owns the parameters; interference() hands seed-major copies to policy
     opt = _Optimizer(cfg.optimizer, cfg.lr, lin.params if lin else policy.params, seed_last=lin is not None)
     idx = torch.arange(S, device=dev)  # full-batch index of each row still in the working batch
@@ -315,11 +317,16 @@ def _train(cfg: BanditConfig) -> BanditResult:
                 idx, active, active_w = idx[keep], active[keep], active_w[keep]
                 J_work = J_work[:, keep]
                 sample = tuple(torch.empty_like(x[:, keep]) for x in sample)  # contiguous for numpy's out=
-        w = _reward_weights(cfg.mode, J_work, active_w, cfg.mix_prob, n, uniforms, sample)
-        if lin:
+        if lin and lin.fused:  # one numba pass: draw, step, softmax, J (J_work is lin.J)
+            if cfg.mode != "supervised":
+                uniforms.fill(sample[0])
+            lin.fused_step(_fused.DRAWS[cfg.mode], sample[0], active_w, cfg.mix_prob, cfg.lr)
+        elif lin:
+            w = _reward_weights(cfg.mode, J_work, active_w, cfg.mix_prob, n, uniforms, sample)
             lin.apply_reinforce(w, opt, active)
             lin.refresh(active_w)
         else:
+            w = _reward_weights(cfg.mode, J_work, active_w, cfg.mix_prob, n, uniforms, sample)
             with torch.enable_grad():
                 params = [p.detach().requires_grad_(True) for p in policy.params]
                 logp = torch.log_softmax(policy.logits(params), dim=-1)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
+from baselines.bandit import fused as _fused
 from baselines.bandit.row_log import SYNC_EVERY as _SYNC_EVERY
 
 if TYPE_CHECKING:
@@ -168,10 +170,20 @@ class _SeedLastLinear:
       below 1e-280 could underflow).
 
     ``J`` is (K, S). All buffers are preallocated (fresh tensors this size cost page faults every update).
+    With ``fused`` (CPU tensors, numba importable) the softmax and whole SGD updates (:meth:`fused_step`) run
+    as one numba loop nest (``baselines.bandit.fused``) instead of the torch ops below.
     """
 
-    def __init__(self, kind: str, params: list[torch.Tensor], renorm_every: int, J_out: torch.Tensor) -> None:
+    def __init__(
+        self,
+        kind: str,
+        params: list[torch.Tensor],
+        renorm_every: int,
+        J_out: torch.Tensor,
+        fused: bool = False,
+    ) -> None:
         self.kind = kind
+        self.fused = fused and _fused.AVAILABLE and params[0].device.type == "cpu"
         W = params[0].permute(1, 2, 0)  # (K, n, S)
         if kind == "shared":
             self.b: torch.Tensor | None = params[1].T[None].contiguous()  # (1, n, S), broadcast over contexts
@@ -215,6 +227,12 @@ class _SeedLastLinear:
         self.sums = self.arm_sum[:, 0, :]  # (K, S)
         self.coef_b = self.coef[:, None, :]  # (K, 1, S)
         self.gb_diag = self.grad_b[0, :K]  # (K, S): the bias entries of the K rewarded arms
+        if self.fused:  # numpy views of the same memory, for the numba kernels
+            S = self.L.shape[2]
+            self.np = {x: getattr(self, x).numpy() for x in ("L", "E", "arm_sum", "J", "coef")}
+            self.np["b"] = self.b.numpy() if self.b is not None else self.np["L"][:0]
+            self.np["gb"] = np.empty(S, dtype=self.np["L"].dtype)
+            self.np["ones"] = np.ones(S, dtype=self.np["L"].dtype)
 
     @property
     def params(self) -> list[torch.Tensor]:
@@ -226,6 +244,12 @@ class _SeedLastLinear:
 
         ``active_w`` (S,) 0/1 masks the lazy max-shift so stopped seeds' logits, hence J, stay bit-frozen.
         """
+        if self.fused:
+            if self.since_renorm % self.renorm_every == 0:
+                _fused.shift(self.np["L"], self.np["ones"] if active_w is None else active_w.numpy())
+            self.since_renorm += 1
+            self._normalise()
+            return
         if self.since_renorm % self.renorm_every == 0:
             m = torch.amax(self.L, 1, keepdim=True, out=self.arm_max)
             if active_w is not None:
@@ -268,6 +292,30 @@ class _SeedLastLinear:
             lr = 2 * lr  # W and b move alike
         self.L.sub_(P, alpha=lr)
         self.L_diag.add_(w, alpha=lr)
+
+    def fused_step(
+        self, draw: int, u: torch.Tensor, active_w: torch.Tensor, mix_prob: float, lr: float
+    ) -> None:
+        """One SGD update (reward draw from the (K, S) float64 uniforms ``u``, step, softmax, ``J``) in numba.
+
+        The same update as ``_reward_weights`` + :meth:`apply_reinforce` + :meth:`refresh`, with the sampling
+        probabilities read from ``self.J``; ``draw`` is a code of ``fused.DRAWS``.
+        """
+        a = self.np
+        if a.get("u_t") is not u or a.get("w_t") is not active_w:  # new tensors only after a compaction
+            a.update(u_t=u, w_t=active_w, u=u.numpy(), active_w=active_w.numpy())
+        shift = self.since_renorm % self.renorm_every == 0
+        self.since_renorm += 1
+        _fused.sgd_update(
+            _fused.KINDS[self.kind], draw, a["L"], a["b"], a["E"], a["arm_sum"], a["J"], a["u"],
+            a["active_w"], mix_prob, a["L"].dtype.type(lr), shift, a["coef"], a["gb"],
+        )
+        self._normalise()
+
+    def _normalise(self) -> None:
+        """``E = exp(L)`` with torch's vectorised exp (numba's scalar one is ~8x slower), then sums and J."""
+        torch.exp(self.L, out=self.E)
+        _fused.normalise(self.np["E"], self.np["arm_sum"], self.np["J"])
 
     def select(self, idx: torch.Tensor) -> None:
         """Keep the seeds ``idx`` (the softmax state too: the next update samples from it)."""

@@ -28,7 +28,9 @@ class _Uniforms:
 
     def fill(self, out: torch.Tensor) -> torch.Tensor:
         if self.device.type == "cpu":
-            self.rng.random(out=out.numpy())
+            if out is not getattr(self, "_out", None):  # the same buffer every update until a compaction
+                self._out, self._out_np = out, out.numpy()
+            self.rng.random(out=self._out_np)
             return out
         return out.uniform_(generator=self.gen)
 
