@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 BOARD_HELP = (
     "SQLite file or SQLAlchemy URL (postgresql://...); default: the data directory's leaderboard.sqlite"
@@ -66,6 +67,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from leaderboard.static_site import export_site
     from leaderboard.storage import Store
 
+    if Path(args.html).exists() and not Path(args.html).is_dir():
+        raise ValueError(f"--html {args.html!r} is a file; give a folder (new, or a previous export)")
     files = export_site(Store(args.board), args.html)
     print(f"wrote {len(files)} files under {args.html}")
     return 0
@@ -115,9 +118,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "submit", help="validate run directories (seeds of one configuration) and store them"
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of one configuration, one per seed (>= 3)"
+    )
     p.add_argument("--board", default=None, help=SUBMIT_BOARD_HELP)
-    p.add_argument("--submitter", default="anonymous")
+    p.add_argument("--submitter", default="anonymous", help="name shown on the board (default: anonymous)")
     p.add_argument(
         "--token", default=None, help="for an http(s):// board (default: $RAYENVS_LEADERBOARD_TOKEN)"
     )
@@ -128,16 +133,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("list", help="print the entries with their IQM and CI")
     p.add_argument("--board", default=None, help=BOARD_HELP)
-    p.add_argument("--family", default=None)
+    p.add_argument(
+        "--family", default=None, help="only this family (bandit, multiroom, atari, mujoco, glimpse)"
+    )
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("export", help="write the board as a static HTML site")
     p.add_argument("--board", default=None, help=BOARD_HELP)
-    p.add_argument("--html", required=True, metavar="DIR")
+    p.add_argument(
+        "--html", required=True, metavar="DIR", help="folder to write the site into (new, or a previous export)"
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("verify", help="re-evaluate an entry's weights on fixed seeds and set its tier")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, help="entry id (see `rayenvs leaderboard list`)")
     p.add_argument("--board", default=None, help=BOARD_HELP)
     p.add_argument(
         "--episodes",
@@ -145,18 +154,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="episodes per seed (default: the protocol's episodes_per_point, on training's eval seeds)",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device for the re-evaluation (default: cpu)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("serve", help="serve the board over HTTP (FastAPI + uvicorn)")
     p.add_argument("--board", default=None, help=BOARD_HELP)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-upload-mb", type=float, default=64.0)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=64.0, help="largest accepted submission in MB (default: 64)"
+    )
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("token", help="manage HTTP submission tokens")
-    p.add_argument("token_command", choices=("create", "list", "revoke"))
+    p.add_argument(
+        "token_command", choices=("create", "list", "revoke"), help="create a token, list them, or revoke one"
+    )
     p.add_argument("--name", default="default", help="label of the token (create, revoke)")
     p.add_argument("--board", default=None, help=BOARD_HELP)
     p.set_defaults(func=_cmd_token)

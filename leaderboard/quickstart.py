@@ -32,6 +32,8 @@ PPO_OVERRIDES = {"n_epochs": 4, "batch_size": 256}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from baselines.common.threads import add_threads_argument
+
     p = sub.add_parser("quickstart", help="the main job: small sweeps, plateau detection, leaderboard, report")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: DATA/quickstart)")
     p.add_argument("--board", default=None, help="leaderboard path or URL (default: the local SQLite board)")
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bandit-samples", type=int, default=40_000, help="samples per bandit run")
     p.add_argument("--ppo-timesteps", type=int, default=50_000, help="env steps per PPO run")
     p.add_argument("--workers", type=int, default=None, help="runs at once (default: CPU count)")
+    add_threads_argument(p, "the driver (analysis, plots; each sweep worker gets its share of the cores)")
     p.set_defaults(func=_cmd_quickstart)
 
 
@@ -54,6 +57,10 @@ def _check_args(args: argparse.Namespace) -> None:
 def _cmd_quickstart(args: argparse.Namespace) -> int:
     _check_args(args)
     from rich.console import Console
+
+    from baselines.common.threads import cap_torch_threads
+
+    cap_torch_threads(args.threads)
 
     from rayenvs.paths import data_dir
 

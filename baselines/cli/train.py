@@ -14,6 +14,9 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
+    from baselines.common.threads import add_threads_argument
+    from rayenvs.validation import whole_number
+
     p = subparsers.add_parser(
         "train",
         help="train PPO (or a variant with the interventions of Moalla et al.) on a rayenvs env",
@@ -32,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds", type=int, nargs="*", default=[0], metavar="SEED", help="seeds to run (default: 0)"
     )
     p.add_argument(
-        "--timesteps", type=int, default=None, help="env steps per seed (default: the config's n_timesteps)"
+        "--timesteps",
+        type=whole_number,
+        default=None,
+        help="env steps per seed, e.g. 100000 or 1e5 (default: the config's n_timesteps)",
     )
     p.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
@@ -82,6 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help="capacity loss every M metric computations (default: 25; 0: off)",
     )
+    add_threads_argument(p, "the training process")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=_cmd_train)
 
@@ -96,6 +103,7 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--seeds {bad} must be integers >= 0")
     if len(set(args.seeds)) != len(args.seeds):
         raise ValueError(f"--seeds {args.seeds} repeats a seed")
+    check_int("--threads", args.threads, lo=0, hint=" (0 keeps torch's default)")
     for flag, value in (
         ("--timesteps", args.timesteps),
         ("--eval-freq", args.eval_freq),
@@ -110,6 +118,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import rayenvs  # noqa: F401 - registers the ids
+    from baselines.common.threads import cap_torch_threads
     from baselines.ppo.variants import canonical_variant
     from baselines.training.config import resolve_config
     from baselines.training.loop import check_device, holds_run, run_dir_for
@@ -120,6 +129,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     env_info(args.env_id)
     variant = canonical_variant(args.variant)
     check_device(args.device)
+    cap_torch_threads(args.threads)
     if args.config is not None and not Path(args.config).is_file():
         raise ValueError(f"--config {args.config!r} is not a file")
     args.resolved_config = resolve_config(
