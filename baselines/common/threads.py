@@ -33,7 +33,9 @@ def add_threads_argument(parser: argparse.ArgumentParser, what: str = "this comm
 def cap_torch_threads(threads: int) -> int:
     """Set torch's intra-op (and, when still possible, inter-op) thread count; 0 leaves torch's default.
 
-    Returns the intra-op thread count in force afterwards. Raises ``ValueError`` for a negative count.
+    The BLAS/OpenMP pools numpy and SciPy loaded (OpenBLAS, MKL) are capped too, through ``threadpoolctl``
+    when it is installed, so the command matches a run under ``OMP_NUM_THREADS=N``. Returns the intra-op
+    thread count in force afterwards. Raises ``ValueError`` for a negative count.
     """
     from rayenvs.validation import check_int
 
@@ -46,4 +48,10 @@ def cap_torch_threads(threads: int) -> int:
             torch.set_num_interop_threads(threads)
         except RuntimeError:  # inter-op threads are fixed once torch has run parallel work in this process
             pass
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # optional: without it only torch's pools are capped
+            pass
+        else:
+            threadpool_limits(threads)  # process-wide; lasts until the process ends
     return torch.get_num_threads()
