@@ -69,10 +69,12 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     summary = run_quickstart(root, board=args.board, seeds=args.seeds, bandit_samples=args.bandit_samples,
                              ppo_timesteps=args.ppo_timesteps, workers=args.workers, console=console)
     console.print(f"\n[bold]Done in {summary['wall_time_s']:.0f} s.[/] Where to look:")
-    console.print(f"  report          {root / 'report.md'}")
-    console.print(f"  plots           {root / 'plots'}")
-    console.print(f"  runs            {root / 'runs'}  (rayenvs analyze {root / 'runs'})")
-    console.print(f"  leaderboard     {summary['leaderboard_html'] / 'index.html'}  (or: rayenvs leaderboard serve)")
+    # soft_wrap: a long path stays on one line (copy-pastable) instead of being broken at the terminal width
+    console.print(f"  report          {root / 'report.md'}", soft_wrap=True)
+    console.print(f"  plots           {root / 'plots'}", soft_wrap=True)
+    console.print(f"  runs            {root / 'runs'}  (rayenvs analyze {root / 'runs'})", soft_wrap=True)
+    console.print(f"  leaderboard     {summary['leaderboard_html'] / 'index.html'}  (or: rayenvs leaderboard serve)",
+                  soft_wrap=True)
     return 1 if summary["failed"] else 0
 
 

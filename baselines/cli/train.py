@@ -89,7 +89,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="capacity loss every M metric computations (default: 25; 0: off)",
     )
     add_threads_argument(p, "the training process")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (shown only on a terminal; a line per seed is printed either way)",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -153,9 +157,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     table = Table(title=f"{args.env_id}  {variant}")
     for col in ("seed", "steps", "final eval return", "wall time (s)", "run directory"):
         table.add_column(col)
-    for seed in args.seeds:
+    show_bar = not args.no_progress and sys.stderr.isatty()
+    for k, seed in enumerate(args.seeds, start=1):
+        # one line per seed, terminal or not (a log file gets it too; the bar itself is terminal-only)
+        print(f"rayenvs train: {args.env_id} {variant} seed {seed} ({k}/{len(args.seeds)}) ...", file=sys.stderr,
+              flush=True)
         try:
-            run = _train_seed(args, variant, seed, out)
+            run = _train_seed(args, variant, seed, out, show_bar)
         except KeyboardInterrupt:
             print(
                 f"rayenvs train: interrupted at seed {seed}; rerun with --resume to continue", file=sys.stderr
@@ -163,12 +171,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             return 130
         res = RunResult.load(run)
         final = res.eval.mean_returns()[-1]
+        print(f"rayenvs train: seed {seed} ({k}/{len(args.seeds)}) done: {res.total_timesteps} steps in "
+              f"{res.wall_time_s:.1f} s, final eval return {final:.4f}", file=sys.stderr, flush=True)
         table.add_row(str(seed), str(res.total_timesteps), f"{final:.4f}", f"{res.wall_time_s:.1f}", str(run))
     Console(width=200).print(table)
     return 0
 
 
-def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path) -> Path:
+def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path, show_bar: bool) -> Path:
     from baselines.diagnostics.metrics import metrics_callback_for
     from baselines.training.loop import run_training
 
@@ -187,7 +197,7 @@ def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path) ->
         eval_episodes=args.eval_episodes,
         checkpoint_freq=args.checkpoint_freq,
         resume=args.resume,
-        progress=not args.no_progress,
+        progress=show_bar,
         n_envs=args.n_envs,
         eval_deterministic=not args.eval_stochastic,
         extra_callbacks=[metrics] if metrics is not None else [],
