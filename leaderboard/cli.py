@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from pathlib import Path
 
 # C0/C1 control characters (ESC, BEL, CR, ...): stripped from anything a submitter wrote before it is printed,
 # so a name cannot move the cursor, recolour the terminal or fake lines of output.
@@ -106,6 +107,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from leaderboard.static_site import export_site
     from leaderboard.storage import Store
 
+    if Path(args.html).exists() and not Path(args.html).is_dir():
+        raise ValueError(f"--html {args.html!r} is a file; give a folder (new, or a previous export)")
     files = export_site(Store(args.board), args.html)
     print(f"wrote {len(files)} files under {args.html}")
     return 0
@@ -162,9 +165,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "submit", help="validate run directories (seeds of one configuration) and store them"
     )
-    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    p.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR", help="run directories of one configuration, one per seed (>= 3)"
+    )
     p.add_argument("--board", default=None, help=SUBMIT_BOARD_HELP)
-    p.add_argument("--submitter", default="anonymous")
+    p.add_argument("--submitter", default="anonymous", help="name shown on the board (default: anonymous)")
     p.add_argument(
         "--token", default=None, help="for an http(s):// board (default: $RAYENVS_LEADERBOARD_TOKEN)"
     )
@@ -175,7 +180,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("list", help="print the entries with their IQM and CI")
     p.add_argument("--board", default=None, help=BOARD_HELP)
-    p.add_argument("--family", default=None)
+    p.add_argument(
+        "--family", default=None, help="only this family (bandit, multiroom, atari, mujoco, glimpse)"
+    )
     p.add_argument("--hidden", action="store_true", help="include hidden entries")
     p.add_argument(
         "--token",
@@ -193,17 +200,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ("pin-baseline", "make a verified entry its env's PPO baseline (what P(> PPO) is measured against)"),
     ):
         p = sub.add_parser(action, help=text)
-        p.add_argument("id", type=int)
+        p.add_argument("id", type=int, help="entry id (see `rayenvs leaderboard list`)")
         p.add_argument("--board", default=None, help=BOARD_HELP)
         p.set_defaults(func=_cmd_moderate)
 
     p = sub.add_parser("export", help="write the board as a static HTML site")
     p.add_argument("--board", default=None, help=BOARD_HELP)
-    p.add_argument("--html", required=True, metavar="DIR")
+    p.add_argument(
+        "--html", required=True, metavar="DIR", help="folder to write the site into (new, or a previous export)"
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("verify", help="re-evaluate an entry's weights on fixed seeds and set its tier")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, help="entry id (see `rayenvs leaderboard list`)")
     p.add_argument("--board", default=None, help=BOARD_HELP)
     p.add_argument(
         "--episodes",
@@ -212,20 +221,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="episodes per seed of a stochastic protocol (default 2000, on the verifier's own seeds); "
         "a deterministic protocol always replays the claimed final-point episodes exactly",
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device for the re-evaluation (default: cpu)")
     p.set_defaults(func=_cmd_verify)
 
     p = sub.add_parser("serve", help="serve the board over HTTP (FastAPI + uvicorn)")
     p.add_argument("--board", default=None, help=BOARD_HELP)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--max-upload-mb", type=float, default=64.0)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    p.add_argument(
+        "--max-upload-mb", type=float, default=64.0, help="largest accepted submission in MB (default: 64)"
+    )
     p.add_argument("--submissions-per-minute", type=int, default=30, help="per-token submission rate limit")
     p.add_argument("--api-docs", action="store_true", help="serve the OpenAPI docs at /docs (off by default)")
     p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("token", help="manage HTTP submission tokens")
-    p.add_argument("token_command", choices=("create", "list", "revoke"))
+    p.add_argument(
+        "token_command", choices=("create", "list", "revoke"), help="create a token, list them, or revoke one"
+    )
     p.add_argument("--name", default="default", help="label of the token (create, revoke)")
     p.add_argument("--board", default=None, help=BOARD_HELP)
     p.set_defaults(func=_cmd_token)

@@ -32,6 +32,8 @@ PPO_OVERRIDES = {"n_epochs": 4, "batch_size": 256}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from baselines.common.threads import add_threads_argument
+
     p = sub.add_parser("quickstart", help="the main job: small sweeps, plateau detection, leaderboard, report")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: DATA/quickstart)")
     p.add_argument("--board", default=None, help="leaderboard path or URL (default: the local SQLite board)")
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bandit-samples", type=int, default=40_000, help="samples per bandit run")
     p.add_argument("--ppo-timesteps", type=int, default=50_000, help="env steps per PPO run")
     p.add_argument("--workers", type=int, default=None, help="runs at once (default: CPU count)")
+    add_threads_argument(p, "the driver (analysis, plots; each sweep worker gets its share of the cores)")
     p.set_defaults(func=_cmd_quickstart)
 
 
@@ -55,6 +58,10 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     _check_args(args)
     from rich.console import Console
 
+    from baselines.common.threads import cap_torch_threads
+
+    cap_torch_threads(args.threads)
+
     from rayenvs.paths import data_dir
 
     root = (args.out or data_dir() / "quickstart").resolve()
@@ -62,10 +69,12 @@ def _cmd_quickstart(args: argparse.Namespace) -> int:
     summary = run_quickstart(root, board=args.board, seeds=args.seeds, bandit_samples=args.bandit_samples,
                              ppo_timesteps=args.ppo_timesteps, workers=args.workers, console=console)
     console.print(f"\n[bold]Done in {summary['wall_time_s']:.0f} s.[/] Where to look:")
-    console.print(f"  report          {root / 'report.md'}")
-    console.print(f"  plots           {root / 'plots'}")
-    console.print(f"  runs            {root / 'runs'}  (rayenvs analyze {root / 'runs'})")
-    console.print(f"  leaderboard     {summary['leaderboard_html'] / 'index.html'}  (or: rayenvs leaderboard serve)")
+    # soft_wrap: a long path stays on one line (copy-pastable) instead of being broken at the terminal width
+    console.print(f"  report          {root / 'report.md'}", soft_wrap=True)
+    console.print(f"  plots           {root / 'plots'}", soft_wrap=True)
+    console.print(f"  runs            {root / 'runs'}  (rayenvs analyze {root / 'runs'})", soft_wrap=True)
+    console.print(f"  leaderboard     {summary['leaderboard_html'] / 'index.html'}  (or: rayenvs leaderboard serve)",
+                  soft_wrap=True)
     return 1 if summary["failed"] else 0
 
 
@@ -168,57 +177,51 @@ def _load_groups(run_dirs: list[Path]) -> dict[tuple[str, str], list]:
 
 def _plots(out: Path, run_dirs: list[Path]) -> list[Path]:
     """Bandit learning curves per K (one line per mode) and PPO eval curves per variant and component."""
-    import matplotlib
+    from leaderboard.quickstart_plots import write_quickstart_plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return write_quickstart_plots(out, _load_groups(run_dirs), BANDIT_ENVS, BANDIT_MODES, PPO_ENV, PPO_VARIANTS)
 
-    from rayenvs.atomic import atomic_write
 
-    out.mkdir(parents=True, exist_ok=True)
-    groups = _load_groups(run_dirs)
-    paths = []
+RUN_HISTORY_FILE = "runs_history.json"
 
-    fig, axes = plt.subplots(1, len(BANDIT_ENVS), figsize=(5 * len(BANDIT_ENVS), 3.8), squeeze=False)
-    for ax, env_id in zip(axes[0], BANDIT_ENVS, strict=True):
-        for mode in BANDIT_MODES:
-            for i, r in enumerate(groups.get((env_id, mode), [])):
-                k = len(r.component_names)
-                J = np.array(r.eval.mean_returns()) * k
-                ax.plot(r.eval.steps, J, color=f"C{BANDIT_MODES.index(mode)}", alpha=0.7, lw=1,
-                        label=mode if i == 0 else None)
-        ax.set_title(env_id.replace("rayenvs/", ""))
-        ax.set_xlabel("samples")
-        ax.set_ylabel("J = sum_k J_k")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(atomic_write(out / "bandit_curves.png", lambda f: fig.savefig(f, format="png", dpi=110),
-                              binary=True))
-    plt.close(fig)
 
-    ppo = {v: groups.get((PPO_ENV, v), []) for v in PPO_VARIANTS}
-    if any(ppo.values()):
-        names = next(r for rs in ppo.values() for r in rs).component_names
-        fig, axes = plt.subplots(1, 1 + len(names), figsize=(4 * (1 + len(names)), 3.5), squeeze=False)
-        for vi, (variant, rs) in enumerate(ppo.items()):
-            for i, r in enumerate(rs):
-                comps = np.array(r.eval.mean_component_returns(present_only=True))  # J_k given room k
-                kw = {"color": f"C{vi}", "alpha": 0.8, "lw": 1, "label": variant if i == 0 else None}
-                axes[0][0].plot(r.eval.steps, r.eval.mean_returns(), **kw)
-                for c in range(len(names)):
-                    axes[0][c + 1].plot(r.eval.steps, comps[:, c], **{**kw, "label": None})
-        axes[0][0].set_title("MultiRoom-R4: total return")
-        axes[0][0].legend(fontsize=8)
-        for c, name in enumerate(names):
-            axes[0][c + 1].set_title(f"{name}: return when starting there")
-            axes[0][c + 1].set_ylim(-0.05, 1.05)
-        for ax in axes[0]:
-            ax.set_xlabel("env steps")
-        fig.tight_layout()
-        paths.append(atomic_write(out / "ppo_multiroom_curves.png",
-                                  lambda f: fig.savefig(f, format="png", dpi=110), binary=True))
-        plt.close(fig)
-    return paths
+def _sample_std(values: list[float]) -> float:
+    """Sample standard deviation (ddof=1): the spread of seeds, not of this particular handful; 0 for one."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _ppo_conclusion(finals: dict[str, list[float]]) -> str:
+    """PFO minus baseline final return with a 95% Welch t interval, and what it allows one to conclude."""
+    from scipy import stats
+
+    base, pfo = (np.asarray(finals.get(v, []), dtype=float) for v in PPO_VARIANTS)
+    if len(base) < 2 or len(pfo) < 2:
+        return "Too few seeds for a PPO-vs-PFO comparison (needs 2 per variant)."
+    va, vb = base.var(ddof=1) / len(base), pfo.var(ddof=1) / len(pfo)
+    diff, se = pfo.mean() - base.mean(), float(np.sqrt(va + vb))
+    if se == 0:
+        return f"**PPO vs PFO**: {PPO_VARIANTS[1]} minus {PPO_VARIANTS[0]} = {diff:+.3f}, identical across seeds."
+    dof = (va + vb) ** 2 / (va**2 / (len(base) - 1) + vb**2 / (len(pfo) - 1))
+    half = float(stats.t.ppf(0.975, dof)) * se
+    lo, hi = diff - half, diff + half
+    verdict = (f"{PPO_VARIANTS[1]} is better at this budget" if lo > 0 else
+               f"{PPO_VARIANTS[0]} is better at this budget" if hi < 0 else
+               "no difference can be concluded at this budget and number of seeds (the interval contains 0)")
+    return (f"**PPO vs PFO**: final return of {PPO_VARIANTS[1]} minus {PPO_VARIANTS[0]} = {diff:+.3f}, 95% "
+            f"interval [{lo:+.3f}, {hi:+.3f}] (Welch t, {len(base)} and {len(pfo)} seeds): {verdict}.")
+
+
+def _run_history(path: Path, entries: list[int], wall: float) -> list[dict[str, Any]]:
+    """Append this run to the folder's history (kept next to report.md) and return every run so far, so a
+    re-run, which submits nothing new and takes seconds, does not erase the first run's ids and timing."""
+    import json
+
+    from rayenvs.atomic import atomic_write_json
+
+    history = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    history.append({"entries": list(map(int, entries)), "wall_time_s": float(wall)})
+    atomic_write_json(path, history)
+    return history
 
 
 def _report(path: Path, analyses: list[dict[str, Any]], entries: list[int], plots: list[Path], failed: list[str],
@@ -242,17 +245,26 @@ def _report(path: Path, analyses: list[dict[str, Any]], entries: list[int], plot
         "(`baselines.diagnostics.plateaus`). On-policy REINFORCE with a shared bias is expected to plateau; the ablations "
         "(tabular, uniform behaviour, supervised) are not (Schaul et al. 2019).",
         "",
-        "| env | mode | seeds | samples used (median) | final J/K (mean) | plateaus per run (mean) |",
-        "|---|---|---|---|---|---|",
+        "Each seed learns until J = sum_k J_k >= K - 0.1 (within 0.1 of the optimum K, the paper's criterion) or "
+        f"until the sample cap of {bandit_samples:,}. *Samples used* is the number of samples a seed drew until "
+        "it stopped (median over seeds); *hit the cap* counts the seeds that never reached K - 0.1, whose "
+        "samples used is the cap itself (a lower bound on what they need). ± is the sample standard deviation "
+        "over seeds.",
+        "",
+        "| env | mode | seeds | samples used (median) | hit the cap | final J/K (mean ± std) | plateaus per run (mean) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for env_id in BANDIT_ENVS:
         for mode in BANDIT_MODES:
             rows = by_cfg.get((env_id, mode), [])
             if not rows:
                 continue
+            capped = sum(a["samples_used"] >= bandit_samples for a in rows)
+            finals = [a["final_return"] for a in rows]
             lines.append(
                 f"| {env_id} | {mode} | {len(rows)} | {np.median([a['samples_used'] for a in rows]):,.0f} | "
-                f"{np.mean([a['final_return'] for a in rows]):.3f} | "
+                f"{capped}/{len(rows)}{' ⚠' if capped else ''} | "
+                f"{np.mean(finals):.3f} ± {_sample_std(finals):.3f} | "
                 f"{np.mean([a['plateaus']['total']['count'] for a in rows]):.2f} |"
             )
     lines += ["", f"## PPO on {PPO_ENV}", "",
@@ -263,14 +275,21 @@ def _report(path: Path, analyses: list[dict[str, Any]], entries: list[int], plot
             continue
         finals = [a["final_return"] for a in rows]
         lines.append(
-            f"| {variant} | {len(rows)} | {np.mean(finals):.3f} ± {np.std(finals):.3f} | "
+            f"| {variant} | {len(rows)} | {np.mean(finals):.3f} ± {_sample_std(finals):.3f} | "
             f"{np.mean([a['plateaus']['total']['count'] for a in rows]):.2f} | "
             f"{sum(a['collapse']['collapsed'] for a in rows)} |"
         )
+    finals = {v: [a["final_return"] for a in by_cfg.get((PPO_ENV, v), [])] for v in PPO_VARIANTS}
+    lines += ["", _ppo_conclusion(finals)]
     lines += ["", "## Plots", ""] + [f"![{p.stem}](plots/{p.name})" for p in plots]
+    history = _run_history(path.parent / RUN_HISTORY_FILE, entries, wall)
+    ids = sorted({i for run in history for i in run["entries"]})
     lines += ["", "## Leaderboard", "",
-              f"Submitted {len(entries)} new entries to the local board (ids: {', '.join(map(str, entries)) or 'none new'}). "
-              "Browse with `rayenvs leaderboard serve` or open `leaderboard/index.html`."]
+              f"Submitted {len(entries)} new entries to the local board in this run; the entries of this "
+              f"quickstart are ids {', '.join(map(str, ids)) or 'none'}. Browse with `rayenvs leaderboard serve` "
+              "or open `leaderboard/index.html`.", "", "Runs of this folder (a re-run resumes: finished runs are skipped):",
+              ""] + [f"- run {i + 1}: {run['wall_time_s']:.0f} s, {len(run['entries'])} new entries"
+                     for i, run in enumerate(history)]
     if failed:
         lines += ["", "## Failed jobs", ""] + [f"- {j}" for j in failed]
     atomic_write_text(path, "\n".join(lines) + "\n")

@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_arguments(p)
     p.add_argument("--submit", action="store_true", help="submit each configuration to the leaderboard")
     p.add_argument("--board", default=None, help="leaderboard path or SQLAlchemy URL (with --submit)")
-    p.add_argument("--submitter", default="anonymous")
+    p.add_argument("--submitter", default="anonymous", help="name shown on the board (with --submit)")
     p.set_defaults(func=_cmd_sweep)
 
 

@@ -125,22 +125,32 @@ def _modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
     return (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rayenvs")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown"
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The full parser; given ``argv``, one that imports only the module of its subcommand."""
     parser = argparse.ArgumentParser(
         prog="rayenvs", description="Environments, baselines and a leaderboard for studying ray interference."
     )
     parser.add_argument("--debug", action="store_true", help="show a traceback instead of a one-line error")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"rayenvs {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="list every registered rayenvs id")
     p.add_argument("--family", default=None, help="only this family (bandit, multiroom, atari, mujoco, glimpse)")
     p.set_defaults(func=_cmd_list)
 
     p = sub.add_parser("rollout", help="run a uniform-random policy and print per-component returns")
-    p.add_argument("env_id")
-    p.add_argument("--episodes", type=int, default=100)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("env_id", help="a registered rayenvs id (see `rayenvs list`)")
+    p.add_argument("--episodes", type=int, default=100, help="episodes to run (default: 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode; episode i uses seed+i")
     p.add_argument("--kwarg", action="append", default=[], metavar="NAME=VALUE", help="env kwarg (repeatable)")
     p.set_defaults(func=_cmd_rollout)
 
@@ -161,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `rayenvs`: the overview, not an error
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args) or 0)
     except (CLIError, ValueError) as exc:  # bad input: one clear line, no traceback (unless --debug)

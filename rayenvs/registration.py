@@ -215,7 +215,8 @@ def register_atari_mujoco() -> None:
             EnvInfo(
                 id=f"{NAMESPACE}/MuJoCo-{task}-v0",
                 entry_point="wrappers.mujoco:make_mujoco_env",
-                kwargs={"task": task},
+                # the outer TimeLimit of gym.make governs, so max_episode_steps= changes the limit
+                kwargs={"task": task, "time_limit": None},
                 description=f"Gymnasium {task}-v5, frozen observation normalisation; components: reward terms",
                 num_components=terms,
                 family="mujoco",
@@ -232,5 +233,9 @@ def env_info(env_id: str) -> EnvInfo:
     """The catalog entry of a registered id; a clear error names unknown or unversioned ids."""
     if env_id in CATALOG:
         return CATALOG[env_id]
+    import difflib
+
+    close = difflib.get_close_matches(str(env_id), list(CATALOG), n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
     known = ", ".join(sorted(CATALOG))
-    raise ValueError(f"unknown env id {env_id!r}; registered rayenvs ids are: {known}")
+    raise ValueError(f"unknown env id {env_id!r}; {hint}registered rayenvs ids are: {known}")

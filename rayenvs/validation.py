@@ -43,3 +43,23 @@ def check_int(
 def check_seed(value: Any, name: str = "seed") -> int:
     """A seed: an integer >= 0."""
     return check_int(name, value, lo=0)  # type: ignore[return-value]
+
+
+def whole_number(text: str) -> int:
+    """An ``argparse`` type for counts: ``100000``, ``100_000`` and integral floats such as ``1e5`` or ``2.0e+5``.
+
+    A fractional value (``1.5``) or non-number is refused with a message naming it, as argparse's own error.
+    """
+    import argparse
+
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (e.g. 100000 or 1e5)") from None
+    if not value.is_integer():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (e.g. 100000 or 1e5)")
+    return int(value)

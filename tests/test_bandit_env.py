@@ -195,15 +195,29 @@ def test_uniform_context_frequencies():
             r"context_probs=\[0.5, 0.4\] must sum to 1 \(within 1e-8\), sums to 0.9",
         ),
         ({"context_probs": ["a", "b"]}, r"must be a sequence of 2 numbers"),
-        ({"render_mode": "human"}, r"render_mode='human' is not supported"),
+        # "human" is no longer refused by gym.make, which wraps the new rgb_array mode in HumanRendering
+        # (test_human_render_mode_goes_through_gymnasiums_human_rendering); "ansi" still is.
+        ({"render_mode": "ansi"}, r"render_mode='ansi' is not supported"),
     ],
 )
-@pytest.mark.filterwarnings("ignore:.*render_mode='human'")
+@pytest.mark.filterwarnings("ignore:.*render_mode='ansi'")
 def test_bad_kwargs_raise_value_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make("rayenvs/ContextualBandit-v0", **kwargs)
     with pytest.raises(ValueError, match=message):
         gym.make_vec("rayenvs/ContextualBandit-v0", num_envs=2, **kwargs)
+
+
+@pytest.mark.filterwarnings("ignore:.*render_mode='human'")
+def test_human_render_mode_goes_through_gymnasiums_human_rendering():
+    from gymnasium.wrappers import HumanRendering
+
+    with pytest.raises(ValueError, match=r"render_mode='human' is not supported"):
+        ContextualBanditEnv(render_mode="human")
+    with pytest.raises(ValueError, match=r"render_mode='human' is not supported"):
+        gym.make_vec("rayenvs/ContextualBandit-v0", num_envs=2, render_mode="human")
+    env = gym.make("rayenvs/ContextualBandit-v0", render_mode="human")
+    assert isinstance(env, HumanRendering) and env.unwrapped.render_mode == "rgb_array"
 
 
 def test_probs_within_tolerance_are_accepted():

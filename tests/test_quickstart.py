@@ -29,6 +29,14 @@ def test_quickstart_end_to_end_then_resume(tmp_path, capsys):
     assert main(argv) == 0  # re-run: nothing is trained again, nothing is submitted twice
     assert {p: (p / "results.json").stat().st_mtime_ns for p in runs} == mtimes
     assert "Submitted 0 new entries" in (out / "report.md").read_text()
+    rerun = (out / "report.md").read_text()
+    # the re-run keeps the first run's entry ids and timing, and the report explains its columns
+    first_ids = re.search(r"the entries of this quickstart are ids ([\d, ]+)\.", report).group(1)
+    assert len(first_ids.split(", ")) == 14 and f"are ids {first_ids}." in rerun
+    assert re.search(r"^- run 1: \d+ s, 14 new entries$", rerun, flags=re.M)
+    assert re.search(r"^- run 2: \d+ s, 0 new entries$", rerun, flags=re.M)
+    assert "J = sum_k J_k >= K - 0.1" in rerun and "hit the cap" in rerun and "sample standard deviation" in rerun
+    assert re.search(r"\*\*PPO vs PFO\*\*: final return of pfo-last minus baseline = [-+]\d\.\d{3}, 95% interval", rerun)
 
 
 @pytest.mark.parametrize(

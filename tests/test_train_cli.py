@@ -57,7 +57,11 @@ def test_train_two_seeds(tmp_path: Path, capsys) -> None:
         expected = {"repr/actor/dead_frac", "repr/critic/pca_rank", "policy/entropy", "policy/variance",
                     "trust/frac_above", "interference/mean_offdiag", "interference/rho_0_1"}
         assert expected <= res.metrics.keys()
-    assert "seed_1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "seed_1" in captured.out
+    # one line per seed even when stderr is not a terminal (here: captured), and no bar
+    assert f"{BANDIT} baseline seed 0 (1/2) ..." in captured.err
+    assert "seed 1 (2/2) done: 128 steps in" in captured.err
     # the same command again is refused (nothing to resume without --resume) ...
     again = ["train", BANDIT, "--seeds", "0", "--timesteps", "128", "--out", str(out), *FAST]
     assert main(again) == 2
@@ -68,6 +72,12 @@ def test_train_two_seeds(tmp_path: Path, capsys) -> None:
     # ... and resuming the same configuration finds the run finished
     stamp = (out / "Bandit-K2n2-v0" / "baseline" / "seed_0" / "results.json").stat().st_mtime_ns
     assert main([*again, "--set", "policy_kwargs.net_arch=[16]", "--resume"]) == 0
+    assert (out / "Bandit-K2n2-v0" / "baseline" / "seed_0" / "results.json").stat().st_mtime_ns == stamp
+    # ... and a shorter budget is refused, naming the change, not marked complete
+    shorter = ["train", BANDIT, "--seeds", "0", "--timesteps", "64", "--out", str(out), *FAST,
+               "--set", "policy_kwargs.net_arch=[16]", "--resume"]
+    assert main(shorter) == 2
+    assert "the budget changed from n_timesteps=128 to 64" in capsys.readouterr().err
     assert (out / "Bandit-K2n2-v0" / "baseline" / "seed_0" / "results.json").stat().st_mtime_ns == stamp
 
 

@@ -236,6 +236,28 @@ def test_resume_of_finished_run_is_a_no_op_and_reruns_are_refused(tmp_path: Path
     assert longer.total_timesteps == 512 and longer.eval.steps == [0, 256, 512]
 
 
+def test_resume_with_a_shorter_budget_or_changed_config_is_refused(tmp_path: Path) -> None:
+    """The issue's case in small: a 4096-step run checkpointed at 1024, resumed with --timesteps 512, must not
+    be marked complete at 1024 steps; a changed hyperparameter is refused naming key, old and new value."""
+    kwargs = dict(overrides=SMALL, eval_freq=512, eval_episodes=2, checkpoint_freq=1024, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(BANDIT, out_dir=tmp_path, timesteps=4096, extra_callbacks=[Interrupt(1300)], **kwargs)
+    cut = tmp_path / "Bandit-K2n2-v0" / "baseline" / "seed_0"
+    assert load_checkpoint_state(cut)["num_timesteps"] == 1024
+    with pytest.raises(ValueError, match="budget changed from n_timesteps=4096 to 512"):
+        run_training(BANDIT, out_dir=tmp_path, timesteps=512, resume=True, **kwargs)
+    assert not RunResult.load(cut).complete
+    changed = {**kwargs, "overrides": {**SMALL, "learning_rate": 0.01}}
+    with pytest.raises(ValueError, match=r"learning_rate: 0\.0003 -> 0\.01"):
+        run_training(BANDIT, out_dir=tmp_path, timesteps=4096, resume=True, **changed)
+    assert not RunResult.load(cut).complete
+    # a finished run is refused too when the budget shrinks (it is not "complete" under the smaller budget)
+    done = run_training(BANDIT, out_dir=tmp_path / "done", timesteps=512, **kwargs)
+    with pytest.raises(ValueError, match="budget changed from n_timesteps=512 to 256"):
+        run_training(BANDIT, out_dir=tmp_path / "done", timesteps=256, resume=True, **kwargs)
+    assert RunResult.load(done).total_timesteps == 512
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -7,6 +7,7 @@ control cost pulls actions to zero while the forward reward pushes them out).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import gymnasium as gym
@@ -54,6 +55,7 @@ def make_mujoco_env(
     obs_stats: ObsStats | None = None,
     obs_stats_path: str | Path | None = None,
     render_mode: str | None = None,
+    time_limit: int | None = MAX_EPISODE_STEPS,
 ) -> gym.Env:
     """Build a Gymnasium v5 MuJoCo task with frozen observation normalisation and reward-term components.
 
@@ -78,6 +80,9 @@ def make_mujoco_env(
         Terminated when the robot is unhealthy (not HalfCheetah), truncated after 1,000 steps.
     Registered ids:
         ``rayenvs/MuJoCo-{Hopper,HalfCheetah,Ant,Humanoid}-v0``.
+    Version History:
+        v0 (later): ``gym.make(id, max_episode_steps=N)`` truncates at N (before, an inner 1,000-step limit
+        still applied). With the default limit, observations, rewards, truncations and streams are unchanged.
     Arguments:
         task: one of :data:`TASKS`.
         warmup_steps: random steps for the normalisation statistics (>= 2).
@@ -85,6 +90,10 @@ def make_mujoco_env(
         obs_stats: statistics to reuse (e.g. the training env's, for evaluation); skips the warmup.
         obs_stats_path: ``.npz`` written by ``FrozenObsNormalization.save_stats``; skips the warmup.
         render_mode: passed to the MuJoCo env.
+        time_limit: steps after which an episode is truncated, or ``None`` for no limit inside the stack. The
+            registered ids pass ``None`` and let ``gym.make``'s outer ``TimeLimit`` (1,000, or the caller's
+            ``max_episode_steps``) decide; the warmup rollout always uses the 1,000-step limit, so the
+            statistics never depend on it.
     """
     if task not in REWARD_TERMS:
         raise ValueError(f"task={task!r} is not supported; choose one of {TASKS}")
@@ -100,10 +109,22 @@ def make_mujoco_env(
     if not (np.all(space.low == -1.0) and np.all(space.high == 1.0)):
         env = UnitActionScaling(env)
     env = ComponentAccounting(env, REWARD_TERMS[task])
-    return FrozenObsNormalization(
+    env = FrozenObsNormalization(
         env,
         warmup_steps=warmup_steps,
         warmup_seed=warmup_seed,
         stats=obs_stats,
         stats_path=obs_stats_path,
     )
+    if time_limit != MAX_EPISODE_STEPS:
+        _set_time_limit(env, time_limit)
+    return env
+
+
+def _set_time_limit(env: gym.Env, steps: int | None) -> None:
+    """Change the inner v5 ``TimeLimit`` after the warmup (no public setter; ``None``: never truncate)."""
+    if steps is not None and int(steps) < 1:
+        raise ValueError(f"time_limit={steps!r} must be an integer >= 1 or None")
+    while not isinstance(env, gym.wrappers.TimeLimit):
+        env = env.env
+    env._max_episode_steps = sys.maxsize if steps is None else int(steps)

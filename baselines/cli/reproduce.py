@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import argparse
 
+from baselines.common.threads import add_threads_argument  # argparse only: a cheap import
 from baselines.experiments import EXPERIMENTS  # names and module strings only: a cheap import
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from baselines.common.threads import cap_torch_threads
     from baselines.experiments import reproduce
     from baselines.experiments.report import REPORT_FILE
     from rayenvs.validation import check_int
 
     check_int("--seeds", args.seeds, allow_none=True)
+    cap_torch_threads(args.threads)
     kwargs = {
         "out_dir": args.out,
         "quick": args.quick,
@@ -65,5 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
     )
+    add_threads_argument(p, "the experiment")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     p.set_defaults(func=_cmd_reproduce)

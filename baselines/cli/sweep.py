@@ -13,8 +13,13 @@ from typing import Any
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The sweep arguments (the ones that do not touch the leaderboard)."""
-    p.add_argument("sweep_file", type=Path)
-    p.add_argument("--backend", choices=["local", "ray"], default="local")
+    p.add_argument("sweep_file", type=Path, help="YAML sweep file (envs, variants, seeds, timesteps, ...)")
+    p.add_argument(
+        "--backend",
+        choices=["local", "ray"],
+        default="local",
+        help="local: a process pool on this machine; ray: Ray tasks (default: local)",
+    )
     p.add_argument("--address", default=None, help="Ray cluster address (default: start or join a local one)")
     p.add_argument("--max-concurrent", type=int, default=None, help="jobs running at once (default: CPU count)")
     p.add_argument("--out", type=Path, default=None, help="sweep directory (default: DATA/sweeps/NAME)")

@@ -14,6 +14,9 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
+    from baselines.common.threads import add_threads_argument
+    from rayenvs.validation import whole_number
+
     p = subparsers.add_parser(
         "train",
         help="train PPO (or a variant with the interventions of Moalla et al.) on a rayenvs env",
@@ -32,7 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds", type=int, nargs="*", default=[0], metavar="SEED", help="seeds to run (default: 0)"
     )
     p.add_argument(
-        "--timesteps", type=int, default=None, help="env steps per seed (default: the config's n_timesteps)"
+        "--timesteps",
+        type=whole_number,
+        default=None,
+        help="env steps per seed, e.g. 100000 or 1e5 (default: the config's n_timesteps)",
     )
     p.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
@@ -82,7 +88,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="M",
         help="capacity loss every M metric computations (default: 25; 0: off)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_threads_argument(p, "the training process")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (shown only on a terminal; a line per seed is printed either way)",
+    )
     p.set_defaults(func=_cmd_train)
 
 
@@ -96,6 +107,7 @@ def _check_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"--seeds {bad} must be integers >= 0")
     if len(set(args.seeds)) != len(args.seeds):
         raise ValueError(f"--seeds {args.seeds} repeats a seed")
+    check_int("--threads", args.threads, lo=0, hint=" (0 keeps torch's default)")
     for flag, value in (
         ("--timesteps", args.timesteps),
         ("--eval-freq", args.eval_freq),
@@ -110,6 +122,7 @@ def _check_flags(args: argparse.Namespace) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     import rayenvs  # noqa: F401 - registers the ids
+    from baselines.common.threads import cap_torch_threads
     from baselines.ppo.variants import canonical_variant
     from baselines.training.config import resolve_config
     from baselines.training.loop import check_device, holds_run, run_dir_for
@@ -120,6 +133,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     env_info(args.env_id)
     variant = canonical_variant(args.variant)
     check_device(args.device)
+    cap_torch_threads(args.threads)
     if args.config is not None and not Path(args.config).is_file():
         raise ValueError(f"--config {args.config!r} is not a file")
     args.resolved_config = resolve_config(
@@ -143,9 +157,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     table = Table(title=f"{args.env_id}  {variant}")
     for col in ("seed", "steps", "final eval return", "wall time (s)", "run directory"):
         table.add_column(col)
-    for seed in args.seeds:
+    show_bar = not args.no_progress and sys.stderr.isatty()
+    for k, seed in enumerate(args.seeds, start=1):
+        # one line per seed, terminal or not (a log file gets it too; the bar itself is terminal-only)
+        print(f"rayenvs train: {args.env_id} {variant} seed {seed} ({k}/{len(args.seeds)}) ...", file=sys.stderr,
+              flush=True)
         try:
-            run = _train_seed(args, variant, seed, out)
+            run = _train_seed(args, variant, seed, out, show_bar)
         except KeyboardInterrupt:
             print(
                 f"rayenvs train: interrupted at seed {seed}; rerun with --resume to continue", file=sys.stderr
@@ -153,12 +171,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
             return 130
         res = RunResult.load(run)
         final = res.eval.mean_returns()[-1]
+        print(f"rayenvs train: seed {seed} ({k}/{len(args.seeds)}) done: {res.total_timesteps} steps in "
+              f"{res.wall_time_s:.1f} s, final eval return {final:.4f}", file=sys.stderr, flush=True)
         table.add_row(str(seed), str(res.total_timesteps), f"{final:.4f}", f"{res.wall_time_s:.1f}", str(run))
     Console(width=200).print(table)
     return 0
 
 
-def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path) -> Path:
+def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path, show_bar: bool) -> Path:
     from baselines.diagnostics.metrics import metrics_callback_for
     from baselines.training.loop import run_training
 
@@ -177,7 +197,7 @@ def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path) ->
         eval_episodes=args.eval_episodes,
         checkpoint_freq=args.checkpoint_freq,
         resume=args.resume,
-        progress=not args.no_progress,
+        progress=show_bar,
         n_envs=args.n_envs,
         eval_deterministic=not args.eval_stochastic,
         extra_callbacks=[metrics] if metrics is not None else [],

@@ -24,10 +24,12 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch.nn import functional as F
 
+from baselines.ppo.optimizer_state import merge_optimizer_states, split_optimizer_states
 from baselines.ppo.pfo import (
     INDEXED_BUFFERS,
     PFO_LOGGED_THRESHOLD,
@@ -218,6 +220,29 @@ class RayPPO(PPO):
         if self.ppo_settings.separate_optimizers:
             state_dicts = [*state_dicts, "critic_optimizer"]
         return state_dicts, others
+
+    def get_parameters(self) -> dict[str, dict]:
+        """As SB3, but separate optimizers are saved as one ``policy.optimizer`` state, so that plain
+        ``stable_baselines3.PPO.load`` opens the zip (see :mod:`baselines.ppo.optimizer_state`)."""
+        params = super().get_parameters()
+        if self.critic_optimizer is not None:
+            del params["critic_optimizer"]
+            params["policy.optimizer"] = merge_optimizer_states(list(self.policy.parameters()), self.optimizers())
+        return params
+
+    def set_parameters(
+        self, load_path_or_dict: str | dict[str, Any], exact_match: bool = True, device: th.device | str = "auto"
+    ) -> None:
+        """As SB3; a merged optimizer state (what :meth:`get_parameters` saves) is split back in two."""
+        if isinstance(load_path_or_dict, dict):
+            params = dict(load_path_or_dict)
+        else:
+            _, params, _ = load_from_zip_file(load_path_or_dict, device=device)
+        if self.critic_optimizer is not None and "critic_optimizer" not in params and "policy.optimizer" in params:
+            params["policy.optimizer"], params["critic_optimizer"] = split_optimizer_states(
+                params["policy.optimizer"], list(self.policy.parameters()), self.optimizers()
+            )
+        super().set_parameters(params, exact_match=exact_match, device=device)
 
     # -- rollouts -----------------------------------------------------------------------------------------
 

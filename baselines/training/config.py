@@ -3,7 +3,9 @@
 A run's hyperparameters are resolved in layers, each overriding the previous one key by key (nested dicts such
 as ``policy_kwargs`` are merged recursively):
 
-1. ``baselines/training/configs/<family>.yaml``: its ``default`` block, then the block named by the exact env id;
+1. ``baselines/training/configs/<family>.yaml``: its ``default`` block, then the block named by the exact env id,
+   then the ``rayenvs`` block (what only ``rayenvs train`` reads). The files are valid rl-zoo3 ``-conf`` files:
+   every id has a block merging ``default`` with YAML's ``<<: *default``, numbers are YAML 1.1 floats;
 2. the user's ``--config FILE.yaml``, either in the same rl-zoo3 layout (``default`` and env-id blocks) or a
    flat mapping of keys;
 3. ``--set key=value`` items, values parsed as YAML, dotted keys for nested values
@@ -33,6 +35,9 @@ from rayenvs.validation import check_int, is_int
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 DEFAULT_BLOCK = "default"
+#: Block read only by rayenvs, after the env's block: RayPPO options (``settings``, its policies) and run keys
+#: that would break plain SB3 PPO, so rl-zoo3 (which reads only the env id's block) never sees them.
+RAYENVS_BLOCK = "rayenvs"
 
 #: Keys that configure the run rather than the model: what :func:`baselines.training.loop.run_training` consumes.
 RUN_KEYS: dict[str, str] = {
@@ -113,12 +118,12 @@ def _is_zoo_layout(data: Mapping[str, Any]) -> bool:
 
 
 def select_blocks(data: Mapping[str, Any], env_id: str, where: str) -> dict[str, Any]:
-    """The settings of ``env_id`` in an rl-zoo3-style mapping (``default`` then the env's block), or ``data``
-    itself when it is a flat mapping of keys."""
+    """The settings of ``env_id`` in an rl-zoo3-style mapping (``default``, the env's block, then ``rayenvs``),
+    or ``data`` itself when it is a flat mapping of keys."""
     if not _is_zoo_layout(data):
         return dict(data)
     out: dict[str, Any] = {}
-    for block_name in (DEFAULT_BLOCK, env_id):
+    for block_name in (DEFAULT_BLOCK, env_id, RAYENVS_BLOCK):
         block = data.get(block_name)
         if block is None:
             continue

@@ -113,20 +113,51 @@ def holds_run(run_dir: Path) -> bool:
     return any((run_dir / n).exists() for n in ("results.json", CHECKPOINT_DIR, PROGRESS_FILE, CONFIG_FILE))
 
 
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``key: old -> new`` for every (dotted) hyperparameter that differs, nested mappings walked."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key, "<unset>"), new.get(key, "<unset>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out.extend(_changed_keys(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
 def _check_same_run(
     rdir: Path, saved: Mapping[str, Any], env_id: str, variant: str, seed: int, config: Mapping[str, Any]
 ) -> None:
-    """Refuse to resume a run directory whose run differs from this one (the budget may grow)."""
+    """Refuse to resume a run directory whose run differs from this one.
+
+    The budget may grow (the run is extended) but never shrink: a checkpoint past the new budget, or a finished
+    run longer than it, would otherwise be marked complete under a budget it was not trained for.
+    """
     mismatch = [
         key
         for key, want in (("env_id", env_id), ("variant", variant), ("seed", seed))
         if saved.get(key) != want
     ]
-    old_cfg = {k: v for k, v in saved.get("config", {}).items() if k != "n_timesteps"}
-    if old_cfg != {k: v for k, v in config.items() if k != "n_timesteps"}:
+    saved_cfg = dict(saved.get("config", {}))
+    changes = _changed_keys(
+        {k: v for k, v in saved_cfg.items() if k != "n_timesteps"},
+        {k: v for k, v in config.items() if k != "n_timesteps"},
+    )
+    if changes:
         mismatch.append("config")
     if mismatch:
-        raise ValueError(f"cannot resume {rdir}: its run differs in {mismatch} from this one")
+        detail = f" ({'; '.join(changes)})" if changes else ""
+        raise ValueError(
+            f"cannot resume {rdir}: its run differs in {mismatch} from this one{detail}; "
+            "rerun without those changes or choose another --out"
+        )
+    old_budget, new_budget = saved_cfg.get("n_timesteps"), config.get("n_timesteps")
+    if old_budget is not None and new_budget is not None and int(new_budget) < int(old_budget):
+        raise ValueError(
+            f"cannot resume {rdir}: the budget changed from n_timesteps={int(old_budget)} to {int(new_budget)}; "
+            "a resume may extend a run but not shorten it: pass --timesteps >= "
+            f"{int(old_budget)} or choose another --out"
+        )
 
 
 def check_device(device: str) -> None:

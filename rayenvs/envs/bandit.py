@@ -152,10 +152,17 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
     - ``num_arms`` (n, int >= K, default 2).
     - ``context_probs``: K non-negative probabilities summing to 1 (within 1e-8); default uniform. The
       context is drawn at reset by inverse CDF from exactly one ``np_random.random()`` uniform.
-    - ``render_mode``: only ``None`` (there is nothing to render).
+    - ``render_mode``: ``None`` or ``"rgb_array"``: ``render()`` returns a small picture (see
+      :func:`bandit_frame`) of the current context and the last action. SB3's ``make_vec_env`` asks for
+      ``"rgb_array"`` by default, so the bandit offers it.
+
+    ## Version History
+
+    - v0 (rendering added later): ``render_mode="rgb_array"`` accepted by the env and its vector env. Rendering
+      reads the state only: observations, rewards, terminations, infos and random streams are unchanged.
     """
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
@@ -164,12 +171,12 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
         context_probs: Sequence[float] | np.ndarray | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode={render_mode!r} is not supported; the bandit only allows None")
+        _check_render_mode(render_mode)
         self.num_contexts, self.num_arms, self.context_probs = validate_bandit_config(
             num_contexts, num_arms, context_probs
         )
         self.render_mode = render_mode
+        self._shown: tuple[int | None, int | None] = (None, None)  # (context, last action) for render()
         self._cdf = _cdf(self.context_probs)
         self.component_names = tuple(f"context_{k}" for k in range(self.num_contexts))
         self.observation_space = spaces.Box(0.0, 1.0, shape=(self.num_contexts,), dtype=np.float32)
@@ -187,6 +194,7 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
         """Draw the episode's context from ``np_random`` (one uniform) and show it."""
         super().reset(seed=seed)
         self.context = int(context_from_uniform(self._cdf, self.np_random.random()))
+        self._shown = (self.context, None)
         return self._obs(), {COMPONENT: self.context}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
@@ -205,6 +213,7 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
         present[context] = True
         obs = self._obs()
         self.context = None
+        self._shown = (context, int(action))
         info = {
             COMPONENT_REWARDS: component_rewards,
             COMPONENT: context,
@@ -212,6 +221,35 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
             COMPONENT_PRESENT: present,
         }
         return obs, reward, True, False, info
+
+    def render(self) -> np.ndarray | None:
+        """With ``render_mode="rgb_array"``, the picture of :func:`bandit_frame`; otherwise ``None``."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._shown[0] is None:
+            raise ResetNeeded("ContextualBanditEnv.render() needs a reset() first")
+        return bandit_frame(self.num_contexts, self.num_arms, *self._shown)
+
+
+def _check_render_mode(render_mode: str | None) -> None:
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
+
+
+def bandit_frame(num_contexts: int, num_arms: int, context: int, action: int | None, tile: int = 12) -> np.ndarray:
+    """An RGB picture (uint8, ``(2 * tile, max(K, n) * tile, 3)``) of one bandit episode.
+
+    Top row: the K contexts, the shown one white. Bottom row: the n arms, the last pulled one green if it
+    was the context's arm and red otherwise (no arm lit before the first pull of the episode).
+    """
+    width = max(num_contexts, num_arms)
+    img = np.full((2, width, 3), 40, dtype=np.uint8)
+    img[0, :num_contexts] = 90
+    img[1, :num_arms] = 90
+    img[0, context] = 255
+    if action is not None:
+        img[1, action] = (0, 200, 0) if action == context else (220, 0, 0)
+    return np.repeat(np.repeat(img, tile, axis=0), tile, axis=1)
 
 
 class ContextualBanditVectorEnv(VectorEnv):
@@ -244,13 +282,13 @@ class ContextualBanditVectorEnv(VectorEnv):
         self.num_envs = _as_int(num_envs, "num_envs", ">= 1")
         if self.num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r} must be >= 1")
-        if render_mode is not None:
-            raise ValueError(f"render_mode={render_mode!r} is not supported; the bandit only allows None")
+        _check_render_mode(render_mode)
         self.num_contexts, self.num_arms, self.context_probs = validate_bandit_config(
             num_contexts, num_arms, context_probs
         )
         self.render_mode = render_mode
-        self.metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+        self._last_actions: np.ndarray | None = None  # what render() shows; never read by step()
+        self.metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP}
         self.component_names = tuple(f"context_{k}" for k in range(self.num_contexts))
         self.single_observation_space = spaces.Box(0.0, 1.0, shape=(self.num_contexts,), dtype=np.float32)
         self.single_action_space = spaces.Discrete(self.num_arms)
@@ -364,6 +402,8 @@ class ContextualBanditVectorEnv(VectorEnv):
         if acts.min() < 0 or acts.max() >= self.num_arms:
             raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
         old = self.contexts
+        if self.render_mode is not None:
+            self._last_actions = acts.copy()
         hit = np.equal(acts, old)
         rewards = hit.astype(np.float64)
         # One-step episodes: the step's component rewards are also the episode's component returns.
@@ -389,3 +429,16 @@ class ContextualBanditVectorEnv(VectorEnv):
             f"_{COMPONENT}": all_,
         }
         return self._eye_f32.take(self.contexts, axis=0), rewards, all_, self._none, info
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """With ``render_mode="rgb_array"``, one :func:`bandit_frame` per sub-env (as ``SyncVectorEnv``): the
+        current episode's context and the previous step's action; otherwise ``None``."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self.contexts is None:
+            raise ResetNeeded("ContextualBanditVectorEnv.render() needs a reset() first")
+        acts = self._last_actions
+        return tuple(
+            bandit_frame(self.num_contexts, self.num_arms, int(c), None if acts is None else int(acts[i]))
+            for i, c in enumerate(self.contexts)
+        )

@@ -289,6 +289,10 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
     ``start`` ("random" or "first", default "random"), ``max_episode_steps`` (int >= 1; default
     :func:`default_max_episode_steps`: ``4 * room_size`` for "random", ``4 * room_size * (2 * num_rooms - 1)``
     for "first"), ``render_mode`` (None or "rgb_array").
+
+    ## Version History
+    - v0 (later): the native vector env accepts ``render_mode="rgb_array"`` too (``render()`` gives one frame
+      per sub-env). Rendering reads the state only; observations, rewards and streams are unchanged.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
@@ -355,7 +359,7 @@ class MultiRoomVectorEnv(VectorEnv):
     (running ``component_returns`` included) at the top level. See :class:`MultiRoomEnv` for the task.
     """
 
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(
         self,
@@ -364,12 +368,15 @@ class MultiRoomVectorEnv(VectorEnv):
         room_size: int = DEFAULT_ROOM_SIZE,
         start: str = "random",
         max_episode_steps: int | None = None,
+        render_mode: str | None = None,
     ) -> None:
         n = _check_int("num_envs", num_envs, 1)
         r, s, start, t = _validate(num_rooms, room_size, start, max_episode_steps)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
         self.num_envs = n
         self.num_rooms, self.room_size, self.start, self.max_episode_steps = r, s, start, t
-        self.render_mode = None
+        self.render_mode = render_mode
         self.component_names = tuple(f"room_{k}" for k in range(r))
         self._batch = _Batch(n, r, s, start, t)
         self._rngs: list[np.random.Generator | None] = [None] * n
@@ -410,6 +417,14 @@ class MultiRoomVectorEnv(VectorEnv):
         self._batch.reset_rows(rows, _draw_episodes(self._rngs, rows, self._batch.highs))
         self._needs_reset = False
         return self._batch.observe(), {}
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """With ``render_mode="rgb_array"``, one frame per sub-env (as ``SyncVectorEnv``); otherwise ``None``."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._needs_reset:
+            raise RuntimeError("MultiRoomVectorEnv.render() called before reset()")
+        return tuple(self._batch.render_rgb(i) for i in range(self.num_envs))
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step all sub-envs; those that end are reset in the same step (SAME_STEP autoreset)."""
