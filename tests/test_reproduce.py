@@ -173,3 +173,21 @@ def test_ppo_collapse_tiny_run_plots_all_five_series(tmp_path: Path) -> None:
     # a second call reuses the finished runs: same numbers, no retraining
     again = reproduce_ppo_collapse(tmp_path, **kwargs)
     assert again["configs"] == summary["configs"]
+
+
+def test_exact_slowest_progress_is_the_learner_rate_away_from_start_and_optimum() -> None:
+    from types import SimpleNamespace
+
+    from baselines.reproduce import exact_slowest_progress
+
+    J = np.array([[[0.1, 0.1], [0.1, 0.1]], [[0.2, 0.8], [0.2, 0.8]], [[0.95, 0.95], [0.95, 0.95]]])
+    res = SimpleNamespace(J=J, updates=np.array([0, 10, 20]), stop_update=np.array([20, 0]),
+                          config={"num_arms": 2, "hidden": [], "optimizer": "sgd"})  # fmt: skip
+    slow = exact_slowest_progress(res, "on-policy")
+    # row 1 is 44% of the way: |grad J|^2 of the full W, b = 2 * 2 * 0.2^2 * 0.8^2; row 2 is 94% of the way
+    assert slow[0] == pytest.approx(0.1024, rel=1e-12)
+    assert slow[1] == np.inf  # stopped at its start: no row away from it
+    assert exact_slowest_progress(res, "separate")[0] == pytest.approx(4 * 2 * 0.16**2, rel=1e-12)
+    res.config["num_arms"] = 3
+    with pytest.raises(ValueError, match="num_arms=3"):
+        exact_slowest_progress(res, "on-policy")
