@@ -6,9 +6,10 @@ ablations that remove interference or coupling, K = 2) and Figure 4 (on-policy l
 counts as K = n grows). The batched learners of :mod:`baselines.bandit_learners` make the paper's 1000 seeds
 x 1e5 samples cheap, so the full run fits on a CPU; ``quick`` only cuts the seed count.
 
-``ppo-collapse`` (Moalla et al. 2024): PPO on MuJoCo Hopper with 10 against 20 epochs per rollout, and 20 epochs
-with PFO on the penultimate layer, plotting return, the actor's PCA rank, dead units, pre-activation norm and
-the excess ratio over training. The paper's budgets (5M steps a run) need a GPU and hours; ``quick`` runs the
+``ppo-collapse`` (Moalla et al. 2024): PPO on MuJoCo Hopper with 10, 15 and 20 epochs per rollout (the paper's
+grid), and 20 epochs with PFO on the penultimate layer, plotting the training-episode return (policy sampled, as
+the paper reports), the actor's PCA rank, dead units, pre-activation norm, the excess ratio and the capacity loss
+over training; five seeds in the full run (one in ``quick``). MuJoCo is Gymnasium's v5 here (the paper: v4). The paper's budgets (5M steps a run) need a GPU and hours; ``quick`` runs the
 same pipeline on a tiny budget to show it end to end, and its numbers are not expected to show collapse.
 
 Every output (PNGs, ``report.md``, ``summary.json``) is written atomically, so a folder never holds a
@@ -382,14 +383,17 @@ def reproduce_ray_bandit(
 PPO_ENV = "rayenvs/MuJoCo-Hopper-v0"
 RETURN_KEY = "return"
 PANELS = (
-    (RETURN_KEY, "evaluation return"),
+    (RETURN_KEY, "training-episode return"),
     ("repr/actor/pca_rank", "actor PCA rank"),
     ("repr/actor/dead_frac", "actor dead-unit fraction"),
     ("repr/actor/preact_norm", "actor pre-activation norm"),
     ("trust/excess_ratio", "excess ratio"),
+    ("capacity/actor_kl", "actor capacity loss (KL)"),
 )
-QUICK_TIMESTEPS = 8192
-# 2 envs x 512 = 1024 samples a rollout: 8 measured rollouts in a quick run
+FULL_SEEDS = 5  # the paper's
+CAPACITY_POINTS = 25  # capacity fits per run (each costs an extra rollout and a short fit)
+QUICK_TIMESTEPS = 4096
+# 2 envs x 512 = 1024 samples a rollout: 4 measured rollouts in a quick run (under 3 min on 2 cores)
 QUICK_OVERRIDES = {"n_steps": 512}
 METRIC_POINTS = 250  # full runs measure about this many rollouts (every rollout is 2441 at 5M steps)
 
@@ -405,16 +409,16 @@ class PPOConfig:
 
 PPO_CONFIGS = (
     PPOConfig("ppo-epochs10", "baseline", {"n_epochs": 10}),
+    PPOConfig("ppo-epochs15", "baseline", {"n_epochs": 15}),
     PPOConfig("ppo-epochs20", "baseline", {"n_epochs": 20}),
     PPOConfig("pfo-last-epochs20", "pfo-last", {"n_epochs": 20}),
 )
 
 
 def _series(run: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
-    if key == RETURN_KEY:
-        return np.asarray(run.eval.steps, dtype=np.float64), np.asarray(
-            run.eval.mean_returns(), dtype=np.float64
-        )
+    if key == RETURN_KEY:  # training episodes (policy sampled), as the paper reports; eval if none logged
+        curve = run.train if run.train is not None and run.train.steps else run.eval
+        return np.asarray(curve.steps, dtype=np.float64), np.asarray(curve.mean_returns(), dtype=np.float64)
     pts = run.metrics.get(key, [])
     return np.array([p[0] for p in pts], dtype=np.float64), np.array([p[1] for p in pts], dtype=np.float64)
 
@@ -469,20 +473,27 @@ def _ppo_report(summary: dict[str, Any], quick: bool) -> str:
         f"{summary['wall_time_s']:.1f} s wall time.",
         "Figure: `ppo_collapse.png` (one panel per signal, mean over seeds, one line per configuration).",
         "",
-        "The paper: more epochs per rollout → lower PCA rank, more dead units, larger pre-activation norm and "
-        "excess ratio, and eventually collapse; PFO keeps the representation and the trust region healthy.",
+        "The paper: more epochs per rollout (10/15/20 on MuJoCo) → lower PCA rank, more dead units, larger "
+        "pre-activation norm, excess ratio and capacity loss, and eventually collapse; PFO keeps the "
+        "representation and the trust region healthy.",
         "",
-        "| configuration | variant | final return (max) | PCA rank first → final (min) | dead frac final "
-        "(max) | preact norm first → final | excess ratio final (max) | collapsed runs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "Returns are those of *training* episodes (policy sampled), as the paper reports, mean over seeds. "
+        "MuJoCo is Gymnasium's v5 here; the paper used v4. Capacity loss: KL(fresh random target || fitted "
+        "checkpoint) after the paper's MuJoCo budget (4 epochs, minibatch 64, gradient clipping 0.5).",
+        "",
+        "| configuration | variant | final training return (max) | PCA rank first → final (min) | dead frac "
+        "final (max) | preact norm first → final | excess ratio final (max) | capacity KL first → final "
+        "| collapsed runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, s in summary["configs"].items():
-        r, pr, df, pn, er = (s[k] for k, _ in PANELS)
+        r, pr, df, pn, er, cap = (s[k] for k, _ in PANELS)
         lines.append(
             f"| {label} | {s['variant']} | {_fmt(r['final'])} ({_fmt(r['max'])}) "
             f"| {_fmt(pr['first'])} → {_fmt(pr['final'])} ({_fmt(pr['min'])}) "
             f"| {_fmt(df['final'])} ({_fmt(df['max'])}) | {_fmt(pn['first'])} → {_fmt(pn['final'])} "
-            f"| {_fmt(er['final'])} ({_fmt(er['max'])}) | {s['collapsed_runs']}/{s['seeds']} |"
+            f"| {_fmt(er['final'])} ({_fmt(er['max'])}) | {_fmt(cap['first'])} → {_fmt(cap['final'])} "
+            f"| {s['collapsed_runs']}/{s['seeds']} |"
         )
     lines += [
         "",
@@ -498,7 +509,7 @@ def reproduce_ppo_collapse(
     out_dir: str | Path | None = None,
     quick: bool = False,
     timesteps: int | None = None,
-    seeds: int = 1,
+    seeds: int | None = None,
     configs: Sequence[PPOConfig] = PPO_CONFIGS,
     overrides: dict[str, Any] | None = None,
     env_id: str = PPO_ENV,
@@ -508,7 +519,7 @@ def reproduce_ppo_collapse(
 ) -> dict[str, Any]:
     """Train every configuration for ``seeds`` seeds, then write ``ppo_collapse.png``, report.md, summary.json.
 
-    Full runs use the shipped MuJoCo config (the paper's 5M steps); ``quick`` uses 8192 steps and 512-step
+    Full runs use the shipped MuJoCo config (the paper's 5M steps); ``quick`` uses 4096 steps and 512-step
     rollouts. ``timesteps`` and ``overrides`` (applied to every configuration, before its own) shrink it
     further for tests. Finished runs under ``out_dir/runs*`` are reused and interrupted ones resumed.
     """
@@ -521,6 +532,7 @@ def reproduce_ppo_collapse(
     from baselines.variants import canonical_variant
 
     check_device(device)
+    seeds = seeds if seeds is not None else (1 if quick else FULL_SEEDS)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
     if not configs or len({c.label for c in configs}) != len(configs):
@@ -536,7 +548,7 @@ def reproduce_ppo_collapse(
         canonical_variant(cfg.variant)
         resolved = resolve_config(env_id, None, {**base, **cfg.overrides}, timesteps=steps)
         rollouts = int(resolved["n_timesteps"]) // (int(resolved["n_steps"]) * int(resolved.get("n_envs", 1)))
-        cadence[cfg.label] = max(1, rollouts // METRIC_POINTS)
+        cadence[cfg.label] = (max(1, rollouts // METRIC_POINTS), max(1, rollouts // CAPACITY_POINTS))
     out = _output_dir(out_dir, "ppo-collapse")
     runs_root = out / ("runs-quick" if quick else "runs")
 
@@ -547,7 +559,10 @@ def reproduce_ppo_collapse(
     for cfg, seed in bar:
         bar.set_postfix_str(f"{cfg.label} seed {seed}")
         metrics = RepresentationMetricsCallback(
-            every_n_rollouts=cadence[cfg.label], capacity_every_n=0, interference_every_n=0, seed=seed
+            every_n_rollouts=cadence[cfg.label][0],
+            capacity_every_n=cadence[cfg.label][1],
+            interference_every_n=0,
+            seed=seed,
         )
         rdir = run_training(
             env_id,
