@@ -1,4 +1,4 @@
-"""``rayenvs reproduce ray-bandit|ppo-collapse [--quick]``: the papers' figures and a report in one command.
+"""``rayenvs reproduce ray-bandit|ppo-collapse|ppo-trust-toy [--quick]``: the papers' figures and a report in one command.
 
 ``register`` only builds argparse; the experiments (torch, SB3, matplotlib) are imported in the handler.
 Flags are checked by argparse and by the experiment functions before any training starts, so a typo costs
@@ -8,15 +8,27 @@ nothing and exits with code 2.
 from __future__ import annotations
 
 import argparse
+import os
 
 EXPERIMENTS = ("ray-bandit", "ppo-collapse")  # kept equal to baselines.reproduce.EXPERIMENTS (cheap import)
+# experiments in their own modules under baselines/experiments/: name -> (module, function)
+MODULE_EXPERIMENTS = {"ppo-trust-toy": ("baselines.experiments.ppo_trust_toy", "reproduce_ppo_trust_toy")}
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
+    import importlib
+
+    import torch
+
     from baselines.reproduce import REPORT_FILE, reproduce
 
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds {args.seeds} must be >= 1")
+    if args.threads < 1:
+        raise ValueError(f"--threads {args.threads} must be >= 1")
+    torch.set_num_threads(
+        args.threads
+    )  # small nets and batched bandits: more threads oversubscribe the cores
     kwargs = {
         "out_dir": args.out,
         "quick": args.quick,
@@ -25,7 +37,11 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     }
     if args.seeds is not None:
         kwargs["seeds"] = args.seeds
-    summary = reproduce(args.experiment, **kwargs)
+    if args.experiment in MODULE_EXPERIMENTS:
+        module, func = MODULE_EXPERIMENTS[args.experiment]
+        summary = getattr(importlib.import_module(module), func)(**kwargs)
+    else:
+        summary = reproduce(args.experiment, **kwargs)
     report = next(f for f in summary["files"] if f.endswith(REPORT_FILE))
     print(f"{args.experiment}: {len(summary['files'])} files written in {summary['wall_time_s']:.1f} s")
     for path in summary["files"]:
@@ -44,11 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "ray-bandit: Figs. 1, 3, 4 of Schaul et al. (2019) on the K x n bandit (full: 1000 seeds x 1e5 "
             "samples, minutes on a CPU). ppo-collapse: PPO epochs 10 vs 20 and PFO on MuJoCo Hopper (full: "
-            "the paper's 5M steps a run, meant for a GPU). --quick shrinks either to a few minutes on a CPU. "
+            "the paper's 5M steps a run, meant for a GPU). ppo-trust-toy: the theoretical setting of Moalla et "
+            "al. (Section 3.2.1, Fig. 5; seconds on a CPU). --quick shrinks each to under 3 minutes on a CPU. "
             "Writes PNG figures, report.md and summary.json into --out."
         ),
     )
-    p.add_argument("experiment", choices=EXPERIMENTS, help="which reproduction to run")
+    p.add_argument(
+        "experiment", choices=(*EXPERIMENTS, *MODULE_EXPERIMENTS), help="which reproduction to run"
+    )
     p.add_argument(
         "--quick", action="store_true", help="a small configuration that finishes in minutes on a CPU"
     )
@@ -59,10 +78,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds",
         type=int,
         default=None,
-        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse 1)",
+        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse 5, quick 1)",
     )
     p.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="torch CPU threads (default: min(2, CPU count))",
+    )
     p.set_defaults(func=_cmd_reproduce)
