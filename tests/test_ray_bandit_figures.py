@@ -35,3 +35,15 @@ def test_ten_times_slower_plateaus_are_about_1e_minus_4_flat() -> None:
     assert 2e-5 < numbers["eps_10x"] < 2e-4  # the paper: ~1e-4; measured 5.7e-5 with 100 angles
     p = [numbers["fig5"][k]["p_at_eps_10x"] for k in numbers["fig5"]]
     assert p == sorted(p, reverse=True) and p[0] > p[-1]  # lower J(theta0): larger basins
+
+
+def test_initialisation_recipes() -> None:
+    for recipe in rbf.RECIPES:
+        s = rbf.recipe_starts(recipe, 8)
+        assert s.shape == (8, 2) and ((s > 0) & (s < 1)).all()
+    np.testing.assert_allclose(rbf.recipe_starts("segment", 4).sum(axis=1), 0.2)
+    circle = rbf.recipe_starts("logit-circle", 4)
+    offsets = np.log(circle / (1 - circle)) - np.log(0.1 / 0.9)
+    np.testing.assert_allclose(np.hypot(*offsets.T), 1.0, atol=1e-12)  # unit circle around the balanced start
+    with pytest.raises(ValueError, match="recipe='gauss' is not one of"):
+        rbf.recipe_starts("gauss", 3)
