@@ -45,7 +45,7 @@ HEADLINE_EPS = 1e-5  # the paper: ~20% of on-policy K=2 runs cross a plateau thi
 BANDIT_FULL_SEEDS = 1000  # the paper's settings
 BANDIT_QUICK_SEEDS = 200
 CLOSED_FORM_FULL = (400, 41)  # (angles per initial performance, grid side of Fig. 2's basin)
-CLOSED_FORM_QUICK = (100, 25)
+CLOSED_FORM_QUICK = (60, 17)
 BANDIT_MAX_SAMPLES = 100_000
 LOGGED_ROWS = 2000  # rows logged per run: plateau detection needs a few per plateau, memory grows with it
 FLOW_TRAJECTORIES = 20
@@ -366,7 +366,7 @@ def reproduce_ray_bandit(
 ) -> dict[str, Any]:
     """Run the ray-bandit reproduction and write its figures, ``report.md`` and ``summary.json``.
 
-    ``closed_form_size`` = (angles, grid) of the exact-flow figures (default: quick 100 x 25, full 400 x 41).
+    ``closed_form_size`` = (angles, grid) of the exact-flow figures (default: quick 60 x 17, full 400 x 41).
 
     ``seeds`` / ``max_samples`` default to the paper's 1000 / 1e5 (``quick``: 200 seeds); they are exposed so
     tests can shrink the work. Returns the summary (also in ``summary.json``), with the files written.
