@@ -221,10 +221,12 @@ class RepresentationMetricsCallback(BaseCallback):
         if self._capacity_target is None:  # built once, deterministically from the seed (so also on resume)
             venv = self._make_capacity_env()
             try:
+                # one training rollout's worth of samples (n_steps x training envs), whatever venv's width
+                samples = int(getattr(self.model, "n_steps", 128)) * self.training_env.num_envs
                 self._capacity_target = CapacityTarget.from_fresh_network(
                     policy,
                     venv,
-                    int(getattr(self.model, "n_steps", 128)),
+                    max(1, samples // venv.num_envs),
                     seed=self._seed + 1_000_003,
                     max_samples=self.capacity_samples,
                 )
