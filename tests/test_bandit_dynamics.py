@@ -69,8 +69,9 @@ def test_fixed_points_and_saddles() -> None:
     for saddle in ((0.0, 1.0), (1.0, 0.0)):
         jac = bd.logit_jacobian(*saddle)
         ev = np.sort(np.linalg.eigvals(jac).real)
-        np.testing.assert_allclose(ev, [-math.sqrt(3), math.sqrt(3)], rtol=1e-12)
-        assert np.trace(jac) == 0 and np.linalg.det(jac) < 0  # the paper's table (B.1)
+        # the issue declared the old +-sqrt(3) (twice the paper's matrix) wrong: the paper's B.1 matrix gives
+        np.testing.assert_allclose(ev, [-math.sqrt(3) / 2, math.sqrt(3) / 2], rtol=1e-12)
+        assert np.trace(jac) == 0 and np.linalg.det(jac) == pytest.approx(-0.75, abs=1e-15)  # paper: -5/4
     # no fixed point inside the square: the speed is bounded away from 0 off the corners
     x = np.linspace(0.02, 0.98, 97)
     X, Y = np.meshgrid(x, x)
@@ -158,3 +159,52 @@ def test_plot_flow_field_writes_a_png_atomically(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"trajectory has shape \(5,\)"):
         bd.plot_flow_field(tmp_path / "bad.png", trajectories=[np.zeros(5)])
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_logit_jacobian_is_the_papers_matrix_with_determinant_three_quarters() -> None:
+    np.testing.assert_array_equal(bd.logit_jacobian(0.25, 0.75), [[0.5, 0.25], [-0.25, -0.5]])
+    np.testing.assert_array_equal(bd.logit_jacobian(0.0, 0.0), [[1.0, -0.5], [-0.5, 1.0]])
+    for (J1, J2), det, trace in (
+        ((0, 0), 0.75, 2),
+        ((0, 1), -0.75, 0),
+        ((1, 0), -0.75, 0),
+        ((1, 1), 0.75, -2),
+    ):
+        jac = bd.logit_jacobian(J1, J2)
+        assert np.linalg.det(jac) == pytest.approx(det, abs=1e-15)  # the paper's table prints +-5/4
+        assert np.trace(jac) == pytest.approx(trace, abs=1e-15)
+    # half the Jacobian of the logit flow (2a - b, 2b - a), by central differences
+    J1, J2, h = 0.3, 0.6, 1e-6
+
+    def logit_flow(x: float, y: float) -> np.ndarray:
+        return np.array(bd.j_dot(x, y)) / np.array([x * (1 - x), y * (1 - y)])
+
+    fd = np.stack([(logit_flow(J1 + h, J2) - logit_flow(J1 - h, J2)) / (2 * h),
+                   (logit_flow(J1, J2 + h) - logit_flow(J1, J2 - h)) / (2 * h)], axis=1)  # fmt: skip
+    np.testing.assert_allclose(bd.logit_jacobian(J1, J2), fd / 2, atol=1e-8)
+
+
+def test_one_learner_update_advances_the_flow_by_two_lr() -> None:
+    from baselines.bandit.learners import train_bandit
+
+    lr, updates = 0.01, 200
+    t = float(bd.updates_to_flow_time(updates, lr))
+    assert t == 4.0 and bd.LEARNER_FLOW_RATE == 2.0
+    res = train_bandit(2, 2, "on-policy", 20_000, lr=lr, max_samples=2 * updates, init_performance=0.3,
+                       seed=1, log_every=updates)  # fmt: skip
+    J0, J_end = res.J[0], res.J[-1]
+    gain = (J_end.sum(1) - J0.sum(1)).mean()
+    _, traj = bd.integrate(J0, t_max=t, num_points=3)
+    assert gain == pytest.approx(
+        (traj[:, -1].sum(1) - J0.sum(1)).mean(), rel=0.01
+    )  # measured 0.3498 vs 0.3504
+    _, slow = bd.integrate(J0, t_max=t / 2, num_points=3)  # the old convention (t = lr per update) is far off
+    assert (slow[:, -1].sum(1) - J0.sum(1)).mean() < 0.7 * gain
+    # the exact per-update rate / lr is twice the flow's |grad J|^2 (full W, b); separate networks: 4 a^2
+    np.testing.assert_allclose(bd.learner_rate(J1S, J2S), 2 * bd.j_total_dot(J1S, J2S), rtol=1e-12)
+    a = J1S * (1 - J1S)
+    b = J2S * (1 - J2S)
+    np.testing.assert_allclose(bd.learner_rate(J1S, J2S, "separate"), 4 * (a**2 + b**2), rtol=1e-12)
+    assert bd.learner_rate(0.2, 0.8) == pytest.approx(2 * bd.plateau_epsilon(0.2), rel=1e-12)
+    with pytest.raises(ValueError, match=r"lr=0 is outside the allowed range"):
+        bd.updates_to_flow_time(1, 0)

@@ -360,3 +360,22 @@ def test_sb3_ppo_smoke(policy):
     model.learn(total_timesteps=128)
     action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+def test_num_images_limits_the_training_set_and_defaults_to_the_whole_split():
+    import gymnasium as gym
+
+    small = GlimpseEnv(num_images=30)
+    assert small.num_images == 30 and GlimpseEnv().num_images == DEFAULT_SPLIT_SIZES["train"]
+    _, info = small.reset(seed=31)
+    image, label = glyph_example("train", 1)
+    assert info == {"component": label, "image_index": 1} and np.array_equal(small.image[:, :, 0], image)
+    small.reset(seed=0)
+    assert {small.reset()[1]["image_index"] for _ in range(200)} == set(range(30))
+    # the registered id is unchanged: image index = seed mod 10,000
+    registered = gym.make("rayenvs/Glimpse-v0")
+    assert registered.reset(seed=12_345)[1]["image_index"] == 2_345
+    assert registered.unwrapped.num_images == DEFAULT_SPLIT_SIZES["train"]
+    for bad in (0, DEFAULT_SPLIT_SIZES["test"] + 1, 2.5, True):
+        with pytest.raises(ValueError, match=rf"num_images={bad!r} must be an integer in \[1, 2000\]"):
+            GlimpseEnv(split="test", num_images=bad)

@@ -203,3 +203,33 @@ def test_dqn_measures_on_cartpole():
         dqn_measures(
             model, TrajectoryData(data.obs, data.rewards, data.next_obs, data.terminated, data.episode_ids)
         )
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.5, 0.9, 1.0])
+def test_lambda_return_operator_matches_the_recursion(lam: float) -> None:
+    from baselines.diagnostics.td_interference import lambda_return_operator, lambda_returns
+
+    rng = np.random.default_rng(1)
+    n = 40
+    ep = np.repeat(np.arange(6), [3, 9, 1, 12, 7, 8])
+    term = np.zeros(n, dtype=bool)
+    term[[2, 11, 24]] = True  # episodes 0, 1, 3 terminate; the others are truncated or cut by the dataset end
+    r, v, nv = rng.normal(size=(3, n))
+    M, boot = lambda_return_operator(term, ep, 0.9, lam)
+    np.testing.assert_allclose(
+        M @ (r + 0.9 * boot * nv), lambda_returns(r, v, nv, term, ep, 0.9, lam), atol=1e-12
+    )
+    if lam == 0.0:
+        np.testing.assert_array_equal(M, np.eye(n))  # TD(0): r + gamma V(s')
+    assert M[3, 5] == pytest.approx((0.9 * lam) ** 2) and M[2, 3] == 0.0  # within an episode / across one
+
+
+def test_td_lambda_measures_use_each_lambdas_loss() -> None:
+    data = _chain_data()
+    model = train_td_lambda(data, lam=0.5, gamma=0.9, hidden=(16,), lr=1e-2, epochs=20, seed=0)
+    kw = dict(gamma=0.9, lr=1e-2, num_anchors=10, max_offset=4)
+    m0, m0_default, m1 = (td_lambda_measures(model, data, lam=0.0, **kw), td_lambda_measures(model, data, **kw),
+                          td_lambda_measures(model, data, lam=1.0, **kw))  # fmt: skip
+    assert m0.loss_difference == m0_default.loss_difference  # the default is TD(0)
+    assert m0.stiffness == m1.stiffness  # gradients of V do not depend on the loss
+    assert any(abs(m0.loss_difference[x] - m1.loss_difference[x]) > 1e-6 for x in range(-4, 5))

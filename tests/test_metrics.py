@@ -321,3 +321,45 @@ def test_callback_with_ray_ppo_tanh_normal_policy():
         and "capacity/actor_kl" in cb.history
         and "trust/frac_above" in cb.history
     )
+
+
+def test_capacity_target_is_a_fresh_random_network_and_its_own_rollout():
+    import gymnasium as gym
+    from stable_baselines3.common.policies import ActorCriticPolicy
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from baselines.diagnostics.metrics.capacity import ATARI_BUDGET, MUJOCO_BUDGET, budget_for, fresh_policy
+
+    env = gym.make("CartPole-v1")
+    torch.manual_seed(0)
+    agent = ActorCriticPolicy(env.observation_space, env.action_space, lambda _: 1e-3, net_arch=[16, 16])
+    fresh, again = fresh_policy(agent, seed=5), fresh_policy(agent, seed=5)
+    state = torch.get_rng_state()
+    assert type(fresh) is type(agent)
+    for (name, p), q, r in zip(agent.named_parameters(), fresh.parameters(), again.parameters(), strict=True):
+        assert torch.equal(q, r), name  # seeded
+        if p.ndim == 2:  # a new draw, from the same (orthogonal, SB3 default) init: equal Frobenius norms
+            assert not torch.equal(p, q) and q.norm().item() == pytest.approx(p.norm().item(), rel=1e-5)
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is untouched
+    venv = DummyVecEnv([lambda: gym.make("CartPole-v1")] * 2)
+    target = CapacityTarget.from_fresh_network(agent, venv, num_steps=50, seed=5)
+    assert target.obs.shape == (100, 4)  # one rollout: n_steps x envs, collected by the target
+    budget = CapacityBudget(epochs=1, minibatch_size=32)
+    assert target.capacity_loss(fresh, lr=1e-12, budget=budget)["actor_kl"] == pytest.approx(0.0, abs=1e-9)
+    # not the agent's own init (the actor heads of both are near-uniform: SB3's 0.01 gain; the critics differ)
+    assert target.capacity_loss(agent, lr=1e-12, budget=budget)["critic_mse"] > 1e-3
+    # the training's gradient clipping, once per step (Adam is nearly invariant to it, so count the calls)
+    calls = []
+    real_clip = nn.utils.clip_grad_norm_
+    nn.utils.clip_grad_norm_ = lambda params, max_norm: calls.append(max_norm) or real_clip(params, max_norm)
+    try:
+        target.capacity_loss(agent, lr=1e-2, budget=CapacityBudget(2, 32), max_grad_norm=0.5)
+        target.capacity_loss(agent, lr=1e-2, budget=CapacityBudget(2, 32))
+    finally:
+        nn.utils.clip_grad_norm_ = real_clip
+    assert calls == [0.5] * 16  # (actor + critic) x 2 epochs x ceil(100 / 32) minibatches; none unclipped
+    with pytest.raises(ValueError, match="max_grad_norm=0"):
+        target.capacity_loss(agent, lr=1e-2, budget=budget, max_grad_norm=0)
+    assert budget_for(agent) == MUJOCO_BUDGET == CapacityBudget(4, 64)
+    image = ActorCriticPolicy(spaces.Box(0, 255, (36, 36, 1), np.uint8), spaces.Discrete(3), lambda _: 1e-3)
+    assert budget_for(image) == ATARI_BUDGET == CapacityBudget(1, 256)

@@ -406,6 +406,10 @@ def test_build_model_maps_variants_and_rejects_bad_keys():
     assert relu_last.pfo_coef == 10.0  # the paper's MuJoCo-ReLU coefficient
     assert build_model("pfo-last", "CartPole-v1", {"pfo_coef": 0.5}).pfo_coef == 0.5
     assert build_model("pfo-last", TinyImageEnv(), {"policy": "CnnPolicy", **SMALL}).pfo_coef == 1.0  # Atari
+    # all-layer PFO: 10 on Atari, but 1 for MuJoCo with tanh (the paper's Table 3), 10 only with ReLU
+    assert build_model("pfo-all", TinyImageEnv(), {"policy": "CnnPolicy", **SMALL}).pfo_coef == 10.0
+    assert build_model("pfo-all", "CartPole-v1", SMALL).pfo_coef == 1.0  # default tanh MLP
+    assert build_model("pfo-last", "CartPole-v1", SMALL).pfo_coef == 1.0
     lin = build_model("baseline", "CartPole-v1", {"learning_rate": "lin_1e-3"})
     assert lin.lr_schedule(0.5) == pytest.approx(5e-4)
     with pytest.raises(ValueError, match=r"unknown hyperparameter key\(s\) \['n_env'\]"):

@@ -7,6 +7,12 @@ closed 2-D dynamical system in the performances ``J1 = pi(1 | s1)``, ``J2 = pi(2
 
     dJ1/dt = 2 a^2 - a b,        dJ2/dt = 2 b^2 - a b.
 
+Time convention (shared by every function here and checked against the learners): ``t`` is the paper's
+flow time, in the reduced 3-parameter model ``theta = (W11 - W12, W21 - W22, b1 - b2)``. The learners of
+:mod:`baselines.bandit.learners` update the full ``W`` and ``b``; each reduced parameter is a difference of two
+full ones that receive equal and opposite gradients, so one update of step size ``lr`` advances ``t`` by
+``LEARNER_FLOW_RATE * lr = 2 lr`` (and the full-parameter ``|grad J|^2`` is twice the reduced one).
+
 This module evaluates these closed forms (velocity, acceleration ``J''``, jerk ``J'''``, null clines,
 winner-take-all regions, epsilon-plateaus), integrates trajectories, and draws the paper's flow-field figure.
 The ablations of Figure 1 are available through ``mode``: in all of them the expected update is
@@ -30,6 +36,8 @@ from rayenvs.atomic import atomic_write
 
 MODES = ("on-policy", "tabular", "supervised", "uniform", "mixed")
 INTERFERENCE = -0.5
+# one learner update of step size lr (full W, b; also the table and the ablations) advances the flow by 2 lr
+LEARNER_FLOW_RATE = 2.0
 WTA_PROBABILITY_NEAR_ORIGIN = 4.0 / math.pi * math.atan(0.5)
 # J''' > 0 on the anti-diagonal J2 = 1 - J1 (a plateau rather than a mere inflection) outside this J1 interval
 PLATEAU_J1_GAP = ((15 - math.sqrt(15)) / 30, (15 + math.sqrt(15)) / 30)
@@ -112,14 +120,35 @@ def j_dddot(J1: np.ndarray | float, J2: np.ndarray | float) -> np.ndarray:
 
 
 def logit_jacobian(J1: float, J2: float) -> np.ndarray:
-    """Jacobian w.r.t. ``(J1, J2)`` of the logit velocities ``du_k/dt = (dJ_k/dt) / (J_k (1 - J_k))``.
+    """The paper's fixed-point matrix (appendix B.1): ``[[1 - 2 J1, J2 - 1/2], [J1 - 1/2, 1 - 2 J2]]``.
 
     The J-space field vanishes quadratically at the corners (its Jacobian there is zero), so fixed points are
-    classified in logit coordinates ``u_k = logit(J_k)``, where the flow is ``(2a - b, 2b - a)``. This is twice
-    the matrix of the paper's appendix B.1 (trace 0 and negative determinant at the saddles).
+    classified in logit coordinates ``u_k = logit(J_k)``, where the flow of eq. (1-2) is ``(2a - b, 2b - a)``.
+    The paper's matrix is half the Jacobian of that logit flow w.r.t. ``(J1, J2)`` (a positive factor: the
+    fixed-point types are the same). Its trace is ``2 - 2 J1 - 2 J2`` and its determinant
+    ``(3/4)(1 - 2 J1)(1 - 2 J2)``: ``+-3/4`` at the corners, although the paper's text and table print ``5/4``
+    (a discrepancy in the paper; its own matrix gives 3/4). Saddle eigenvalues: ``+-sqrt(3)/2``.
     """
     da, db = 1 - 2 * J1, 1 - 2 * J2
-    return np.array([[2 * da, -db], [-da, 2 * db]], dtype=np.float64)
+    return np.array([[da, -db / 2], [-da / 2, db]], dtype=np.float64)
+
+
+def learner_rate(
+    J1: np.ndarray | float, J2: np.ndarray | float, mode: str = "on-policy", mix_prob: float = 0.1
+) -> np.ndarray:
+    """Exact expected ``dJ`` per update, divided by ``lr``, of the 2 x 2 linear learners (first order in lr).
+
+    For ``on-policy`` this is the full-parameter ``|grad J|^2 = 2 * j_total_dot``. ``separate`` (one ``W, b``
+    network per context) moves each ``J_k`` by ``4 a_k^2`` (twice the table's ``2 a_k^2``: each network's
+    logit difference has four parameters). The other modes are ``LEARNER_FLOW_RATE`` times their flow.
+    Unlike a finite difference of the sampled curve, this has no sampling noise: it is the unbiased
+    "slowest progress" statistic of Fig. 3 when evaluated on the run's exact ``J``.
+    """
+    if mode == "separate":
+        d1, d2 = j_dot(J1, J2, "tabular")
+        return 4.0 * (d1 + d2)
+    d1, d2 = j_dot(J1, J2, mode, mix_prob)
+    return LEARNER_FLOW_RATE * (d1 + d2)
 
 
 def fixed_points() -> dict[tuple[float, float], str]:
@@ -153,7 +182,10 @@ def wta_winner(J1: np.ndarray | float, J2: np.ndarray | float) -> np.ndarray:
 
 
 def plateau_epsilon(J1: np.ndarray | float) -> np.ndarray:
-    """Flatness ``eps = dJ/dt`` of the plateau point on ``J2 = 1 - J1``: ``2 J1^2 (1 - J1)^2``."""
+    """Flatness ``eps = dJ/dt`` (flow time) of the plateau point on ``J2 = 1 - J1``: ``2 J1^2 (1 - J1)^2``.
+
+    A learner with step size ``lr`` progresses there by ``LEARNER_FLOW_RATE * lr * eps`` per update.
+    """
     J1 = np.asarray(J1, dtype=np.float64)
     return 2 * J1**2 * (1 - J1) ** 2
 
@@ -184,7 +216,8 @@ def integrate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Integrate the flow from each start ``(J1, J2)``; returns ``t`` (num_points,) and J (num_starts, num_points, 2).
 
-    Times are in units of ``1 / lr`` updates (an update of step size ``lr`` advances ``t`` by ``lr``). Points are
+    Times are the paper's flow time: a learner update of step size ``lr`` advances ``t`` by
+    ``LEARNER_FLOW_RATE * lr`` (see the module docstring; ``updates_to_flow_time``). Points are
     spaced geometrically after ``t = 0`` because plateaus make the interesting times span many decades.
     """
     J0 = np.atleast_2d(np.asarray(starts, dtype=np.float64))
@@ -213,6 +246,13 @@ def integrate(
     if not sol.success:
         raise RuntimeError(f"integration failed: {sol.message}")
     return sol.t, np.stack([sol.y[:N], sol.y[N:]], axis=-1)
+
+
+def updates_to_flow_time(updates: np.ndarray | float, lr: float) -> np.ndarray:
+    """Flow time ``t`` reached by ``updates`` learner updates of step size ``lr``: ``2 * lr * updates``."""
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr={lr!r} is outside the allowed range (0, inf)")
+    return LEARNER_FLOW_RATE * lr * np.asarray(updates, dtype=np.float64)
 
 
 def angular_starts(num: int, radius: float = 0.01) -> np.ndarray:

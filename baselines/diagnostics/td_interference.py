@@ -11,7 +11,8 @@ of trajectories (arrays in time order, ``episode_ids`` marking which trajectory 
 - sign variance: variance of sign(delta) of the TD error over windows of 5 consecutive steps (Section 5.2).
 
 Offsets never cross a trajectory boundary. ``f`` is a scalar function of the parameters per sample: V(s) for
-TD(lambda) policy evaluation (:func:`train_td_lambda`) and max_a Q(s, a) for DQN (the paper's convention
+TD(lambda) policy evaluation (:func:`train_td_lambda`; the loss and TD error are TD(lambda)'s for the
+``lam`` given to :func:`td_lambda_measures`) and max_a Q(s, a) for DQN (the paper's convention
 for multi-output functions; :func:`dqn_measures`).
 """
 
@@ -338,24 +339,77 @@ def _inputs(data: TrajectoryData) -> dict[str, torch.Tensor]:
     return out
 
 
+MAX_LAMBDA_DATASET = 8192  # the lambda-return operator is a dense N x N matrix (256 MB at this size)
+
+
+def lambda_return_operator(
+    terminated: np.ndarray, episode_ids: np.ndarray, gamma: float, lam: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(M, boot)`` with ``G = M @ (r + gamma * boot * V(s'))`` the lambda-returns of :func:`lambda_returns`.
+
+    Writing the recursion as ``G_t = y_t + d_t G_{t+1}`` with ``d_t = gamma lam`` where the trajectory continues
+    (else 0) and ``y_t = r_t + gamma (1 - term_t) c_t V(s_{t+1})`` (``c_t = 1 - lam`` where it continues, else
+    1), ``M[t, s] = prod_{t <= j < s} d_j``. ``M`` depends on the data only, so a loss of any parameters is one
+    forward pass and a matrix product: differentiable by ``torch.func`` and exact at window edges.
+    """
+    if not 0.0 <= gamma <= 1.0 or not 0.0 <= lam <= 1.0:
+        raise ValueError(f"gamma={gamma!r} and lam={lam!r} must lie in [0, 1]")
+    term = np.asarray(terminated, dtype=bool)
+    ep = np.asarray(episode_ids)
+    n = len(term)
+    if n > MAX_LAMBDA_DATASET:
+        raise ValueError(
+            f"the dataset has {n} transitions; the TD(lambda) loss allows at most {MAX_LAMBDA_DATASET}"
+        )
+    cont = np.zeros(n, dtype=bool)
+    cont[:-1] = (ep[1:] == ep[:-1]) & ~term[:-1]
+    d = np.where(cont, gamma * lam, 0.0)
+    M = np.zeros((n, n), dtype=np.float64)
+    for t in range(n - 1, -1, -1):
+        M[t, t] = 1.0
+        if d[t] > 0:
+            M[t, t + 1 :] = d[t] * M[t + 1, t + 1 :]
+    boot = np.where(term, 0.0, np.where(cont, 1.0 - lam, 1.0))
+    return M, boot
+
+
 def td_lambda_measures(
-    model: nn.Module, data: TrajectoryData, *, gamma: float = 0.99, lr: float = 1e-3, **kwargs: object
+    model: nn.Module,
+    data: TrajectoryData,
+    *,
+    gamma: float = 0.99,
+    lr: float = 1e-3,
+    lam: float = 0.0,
+    **kwargs: object,
 ) -> TDMeasures:
-    """Measures of a value network V on ``data``; the loss and TD error are TD(0)'s (r + gamma V(s') - V(s))."""
+    """Measures of a value network V on ``data`` under the TD(``lam``) loss ``0.5 (G^lam_t - V(s_t))^2``.
+
+    ``G^lam`` are the lambda-returns of :func:`lambda_returns`, computed with the parameters of the moment over
+    the whole dataset (so a window of neighbours sees the same targets as the full data) and held fixed
+    (semi-gradient, as in training). ``lam=0`` is TD(0) (``r + gamma V(s') - V(s)``), ``lam=1`` Monte-Carlo
+    regression; pass the ``lam`` the network was trained with. The dataset is at most
+    ``MAX_LAMBDA_DATASET`` transitions.
+    """
+    M_np, boot_np = lambda_return_operator(data.terminated, data.episode_ids, gamma, lam)
+    device = next(model.parameters()).device  # the value network may live on a GPU
+    inputs = {k: v.to(device) for k, v in _inputs(data).items()}
+    inputs["index"] = torch.arange(len(data.obs), device=device)
+    full = dict(inputs)
+    M = torch.as_tensor(M_np, dtype=torch.float32, device=device)
+    boot = torch.as_tensor(boot_np, dtype=torch.float32, device=device)
 
     def f(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
         return functional_call(model, p, (b["obs"].flatten(1),)).squeeze(-1)
 
     def td_error(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
-        v_next = functional_call(model, p, (b["next_obs"].flatten(1),)).squeeze(-1)
-        target = b["reward"] + gamma * b["not_done"] * v_next
+        v_next = functional_call(model, p, (full["next_obs"].flatten(1),)).squeeze(-1).detach()
+        y = full["reward"] + gamma * boot * v_next
+        target = M[b["index"]] @ y
         return target.detach() - f(p, b)
 
     def loss(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> torch.Tensor:
         return 0.5 * td_error(p, b) ** 2
 
-    device = next(model.parameters()).device  # the value network may live on a GPU
-    inputs = {k: v.to(device) for k, v in _inputs(data).items()}
     return measure(f, loss, td_error, _params(model), inputs, data.episode_ids, lr=lr, **kwargs)
 
 

@@ -1,6 +1,8 @@
-"""``rayenvs reproduce ppo-collapse`` (Moalla et al. 2024): PPO on MuJoCo Hopper with 10 against 20 epochs per rollout, and 20 epochs
-with PFO on the penultimate layer, plotting return, the actor's PCA rank, dead units, pre-activation norm and
-the excess ratio over training. The paper's budgets (5M steps a run) need a GPU and hours; ``quick`` runs the
+"""``rayenvs reproduce ppo-collapse`` (Moalla et al. 2024): PPO on MuJoCo Hopper with 10, 15 and 20 epochs per
+rollout (the paper's grid), and 20 epochs with PFO on the penultimate layer, plotting the training-episode return
+(policy sampled, as the paper reports), the actor's PCA rank, dead units, pre-activation norm, the excess ratio
+and the capacity loss over training; five seeds in the full run (one in ``quick``). MuJoCo is Gymnasium's v5
+here (the paper: v4). The paper's budgets (5M steps a run) need a GPU and hours; ``quick`` runs the
 same pipeline on a tiny budget to show it end to end, and its numbers are not expected to show collapse.
 """
 
@@ -31,14 +33,17 @@ from rayenvs.validation import check_int
 PPO_ENV = "rayenvs/MuJoCo-Hopper-v0"
 RETURN_KEY = "return"
 PANELS = (
-    (RETURN_KEY, "evaluation return"),
+    (RETURN_KEY, "training-episode return"),
     (metric_keys.PCA_RANK, "actor PCA rank"),
     (metric_keys.DEAD_FRAC, "actor dead-unit fraction"),
     (metric_keys.PREACT_NORM, "actor pre-activation norm"),
     (metric_keys.EXCESS_RATIO, "excess ratio"),
+    ("capacity/actor_kl", "actor capacity loss (KL)"),
 )
-QUICK_TIMESTEPS = 8192
-# 2 envs x 512 = 1024 samples a rollout: 8 measured rollouts in a quick run
+FULL_SEEDS = 5  # the paper's
+CAPACITY_POINTS = 25  # capacity fits per run (each costs an extra rollout and a short fit)
+QUICK_TIMESTEPS = 4096
+# 2 envs x 512 = 1024 samples a rollout: 4 measured rollouts in a quick run
 QUICK_OVERRIDES = {"n_steps": 512}
 METRIC_POINTS = 250  # full runs measure about this many rollouts (every rollout is 2441 at 5M steps)
 
@@ -54,16 +59,16 @@ class PPOConfig:
 
 PPO_CONFIGS = (
     PPOConfig("ppo-epochs10", "baseline", {"n_epochs": 10}),
+    PPOConfig("ppo-epochs15", "baseline", {"n_epochs": 15}),
     PPOConfig("ppo-epochs20", "baseline", {"n_epochs": 20}),
     PPOConfig("pfo-last-epochs20", "pfo-last", {"n_epochs": 20}),
 )
 
 
 def _series(run: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
-    if key == RETURN_KEY:
-        return np.asarray(run.eval.steps, dtype=np.float64), np.asarray(
-            run.eval.mean_returns(), dtype=np.float64
-        )
+    if key == RETURN_KEY:  # training episodes (policy sampled), as the paper reports; eval if none logged
+        curve = run.train if run.train is not None and run.train.steps else run.eval
+        return np.asarray(curve.steps, dtype=np.float64), np.asarray(curve.mean_returns(), dtype=np.float64)
     steps, values = metric_series(run.metrics, key) or ([], [])
     return np.array(steps, dtype=np.float64), np.array(values, dtype=np.float64)
 
@@ -118,20 +123,27 @@ def _ppo_report(summary: dict[str, Any], quick: bool) -> str:
         f"{summary['wall_time_s']:.1f} s wall time.",
         "Figure: `ppo_collapse.png` (one panel per signal, mean over seeds, one line per configuration).",
         "",
-        "The paper: more epochs per rollout → lower PCA rank, more dead units, larger pre-activation norm and "
-        "excess ratio, and eventually collapse; PFO keeps the representation and the trust region healthy.",
+        "The paper: more epochs per rollout (10/15/20 on MuJoCo) → lower PCA rank, more dead units, larger "
+        "pre-activation norm, excess ratio and capacity loss, and eventually collapse; PFO keeps the "
+        "representation and the trust region healthy.",
         "",
-        "| configuration | variant | final return (max) | PCA rank first → final (min) | dead frac final "
-        "(max) | preact norm first → final | excess ratio final (max) | collapsed runs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "Returns are those of *training* episodes (policy sampled), as the paper reports, mean over seeds. "
+        "MuJoCo is Gymnasium's v5 here; the paper used v4. Capacity loss: KL(fresh random target || fitted "
+        "checkpoint) after the paper's MuJoCo budget (4 epochs, minibatch 64, gradient clipping 0.5).",
+        "",
+        "| configuration | variant | final training return (max) | PCA rank first → final (min) | dead frac "
+        "final (max) | preact norm first → final | excess ratio final (max) | capacity KL first → final "
+        "| collapsed runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, s in summary["configs"].items():
-        r, pr, df, pn, er = (s[k] for k, _ in PANELS)
+        r, pr, df, pn, er, cap = (s[k] for k, _ in PANELS)
         lines.append(
             f"| {label} | {s['variant']} | {fmt(r['final'])} ({fmt(r['max'])}) "
             f"| {fmt(pr['first'])} → {fmt(pr['final'])} ({fmt(pr['min'])}) "
             f"| {fmt(df['final'])} ({fmt(df['max'])}) | {fmt(pn['first'])} → {fmt(pn['final'])} "
-            f"| {fmt(er['final'])} ({fmt(er['max'])}) | {s['collapsed_runs']}/{s['seeds']} |"
+            f"| {fmt(er['final'])} ({fmt(er['max'])}) | {fmt(cap['first'])} → {fmt(cap['final'])} "
+            f"| {s['collapsed_runs']}/{s['seeds']} |"
         )
     lines += [
         "",
@@ -147,7 +159,7 @@ def reproduce_ppo_collapse(
     out_dir: str | Path | None = None,
     quick: bool = False,
     timesteps: int | None = None,
-    seeds: int = 1,
+    seeds: int | None = None,
     configs: Sequence[PPOConfig] = PPO_CONFIGS,
     overrides: dict[str, Any] | None = None,
     env_id: str = PPO_ENV,
@@ -157,7 +169,7 @@ def reproduce_ppo_collapse(
 ) -> dict[str, Any]:
     """Train every configuration for ``seeds`` seeds, then write ``ppo_collapse.png``, report.md, summary.json.
 
-    Full runs use the shipped MuJoCo config (the paper's 5M steps); ``quick`` uses 8192 steps and 512-step
+    Full runs use the shipped MuJoCo config (the paper's 5M steps); ``quick`` uses 4096 steps and 512-step
     rollouts. ``timesteps`` and ``overrides`` (applied to every configuration, before its own) shrink it
     further for tests. Finished runs under ``out_dir/runs*`` are reused and interrupted ones resumed.
     """
@@ -170,6 +182,7 @@ def reproduce_ppo_collapse(
     from baselines.training.results import RunResult
 
     check_device(device)
+    seeds = seeds if seeds is not None else (1 if quick else FULL_SEEDS)
     check_int("seeds", seeds)
     if not configs or len({c.label for c in configs}) != len(configs):
         raise ValueError(f"configs must be non-empty with distinct labels, got {[c.label for c in configs]}")
@@ -183,7 +196,7 @@ def reproduce_ppo_collapse(
         canonical_variant(cfg.variant)
         resolved = resolve_config(env_id, None, {**base, **cfg.overrides}, timesteps=steps)
         rollouts = int(resolved["n_timesteps"]) // (int(resolved["n_steps"]) * int(resolved.get("n_envs", 1)))
-        cadence[cfg.label] = max(1, rollouts // METRIC_POINTS)
+        cadence[cfg.label] = (max(1, rollouts // METRIC_POINTS), max(1, rollouts // CAPACITY_POINTS))
     out = output_dir(out_dir, "ppo-collapse")
     runs_root = out / ("runs-quick" if quick else "runs")
 
@@ -194,7 +207,10 @@ def reproduce_ppo_collapse(
     for cfg, seed in bar:
         bar.set_postfix_str(f"{cfg.label} seed {seed}")
         metrics = RepresentationMetricsCallback(
-            every_n_rollouts=cadence[cfg.label], capacity_every_n=0, interference_every_n=0, seed=seed
+            every_n_rollouts=cadence[cfg.label][0],
+            capacity_every_n=cadence[cfg.label][1],
+            interference_every_n=0,
+            seed=seed,
         )
         rdir = run_training(
             env_id,

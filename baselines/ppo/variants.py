@@ -78,11 +78,12 @@ def canonical_variant(spec: str) -> str:
 
 
 def default_pfo_coef(pfo: str, policy: str, activation: str) -> float:
-    """The paper's PFO coefficients: 1 for the last pre-activation (Atari CNN, tanh MLPs), 10 for ReLU MLPs,
-    10 for all pre-activations."""
-    if pfo == "all":
-        return 10.0
-    return 10.0 if policy != "CnnPolicy" and activation == "relu" else 1.0
+    """The paper's PFO coefficients (its Tables 2-3 and Section 4): ALE (CnnPolicy) 1 on the last
+    pre-activation and 10 on all of them; MLPs (MuJoCo) 1 with tanh and 10 with ReLU, for both "last" and
+    "all". Other MLP activations get the tanh value (the bounded-activation case)."""
+    if policy == "CnnPolicy":
+        return 10.0 if pfo == "all" else 1.0
+    return 10.0 if activation == "relu" else 1.0
 
 
 def _resolve_activation(value: Any) -> Any:

@@ -299,6 +299,11 @@ def run_training(
         deterministic=cfg.eval_deterministic,
     )
     extras = list(extra_callbacks)
+    # the capacity loss's random target collects its rollout on one env like the training one (MuJoCo's frozen
+    # observation statistics cost a random rollout per env)
+    for cb in extras:
+        if hasattr(cb, "set_capacity_env_fn"):
+            cb.set_capacity_env_fn(lambda: make_train_env(cfg.env_id, 1, env_kwargs))
     wall_before = 0.0
     t_start = time.perf_counter()
 

@@ -102,6 +102,10 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
     - ``test_fraction``: share of a user set held out as the test split, in (0, 1); default 0.2. Ignored
       for the default set.
     - ``max_steps``: step limit, int >= 1; default 20.
+    - ``num_images``: training-set size (Bengio et al. vary it to separate memorisation from
+      generalisation): only the split's first ``num_images`` images are shown, ``reset(seed=s)`` showing
+      image ``s mod num_images``; int in [1, len(split)]. Default ``None``: the whole split, so the
+      registered id behaves exactly as before this argument existed.
     - ``render_mode``: ``None`` or ``"rgb_array"`` (the revealed image, hidden pixels dark blue, the window
       outlined in red).
     """
@@ -115,6 +119,7 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
         test_fraction: float = 0.2,
         max_steps: int = 20,
         render_mode: str | None = None,
+        num_images: int | None = None,
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"split={split!r} must be one of {SPLITS}")
@@ -133,6 +138,12 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
         self.max_steps = int(max_steps)
         self.render_mode = render_mode
         self.images = self._load(dataset, split, float(test_fraction))
+        available = len(self.images)
+        if num_images is not None and (not is_int(num_images) or not 1 <= num_images <= available):
+            raise ValueError(
+                f"num_images={num_images!r} must be an integer in [1, {available}] (the {split} split)"
+            )
+        self.num_images = available if num_images is None else int(num_images)
         sample, _ = self.images.example(0)
         self.height, self.width, self.channels = sample.shape
         self.component_names = tuple(f"class_{k}" for k in range(NUM_CLASSES))
@@ -182,9 +193,9 @@ class GlimpseEnv(gym.Env[np.ndarray, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Show the centre window of image ``seed mod len(split)`` (or of a random image if unseeded)."""
+        """Show the centre window of image ``seed mod num_images`` (or of a random one of them if unseeded)."""
         super().reset(seed=seed)
-        n = len(self.images)
+        n = self.num_images
         self.image_index = seed % n if seed is not None else int(self.np_random.integers(n))
         self.image, self.label = self.images.example(self.image_index)
         self.window = self.start

@@ -17,7 +17,10 @@ Keys (ROLE is ``actor`` or ``critic``; computed on up to ``max_samples`` states 
   ``trust/frac_below``: ratios pi_new / pi_old of the measured rollout's samples after its update phase
   (logged at the next rollout start, or at the end of training), eps = the algorithm's clip range;
 - ``capacity/actor_kl``, ``capacity/critic_mse``: capacity loss (:mod:`baselines.diagnostics.metrics.capacity`), every
-  ``capacity_every_n`` rollouts, against targets snapshotted at the first rollout;
+  ``capacity_every_n`` rollouts, against a fresh random network and one rollout (``n_steps`` x envs) that it
+  collected on an independent env from ``capacity_env_fn`` (``run_training`` passes one like the training
+  env; default: ``gym.make`` of the training env's spec), fitted with the family's budget and the training's
+  gradient clipping;
 - ``interference/mean_offdiag``, ``interference/rho_i_j``: per-component policy-gradient interference
   (:mod:`baselines.diagnostics.interference`), when the env follows the component contract (``info["component"]``).
 
@@ -28,6 +31,7 @@ rollouts, 1024 samples) cost well under 10% of PPO's training time (benchmarks/m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,7 +45,7 @@ from baselines.diagnostics.interference import (
     interference_logs,
     interference_matrix,
 )
-from baselines.diagnostics.metrics.capacity import CapacityBudget, CapacityTarget
+from baselines.diagnostics.metrics.capacity import CapacityBudget, CapacityTarget, budget_for
 from baselines.diagnostics.metrics.capture import activation_rule, capture
 from baselines.diagnostics.metrics.neurons import dead_units, mean_norm
 from baselines.diagnostics.metrics.policy_stats import mean_entropy, policy_variance
@@ -64,7 +68,9 @@ class RepresentationMetricsCallback(BaseCallback):
         trust_eps: float = 0.2,
         seed: int = 0,
         verbose: int = 0,
+        capacity_env_fn: Callable[[], Any] | None = None,
     ) -> None:
+        """``capacity_budget`` None: the paper's budget for the policy's family (:func:`budget_for`)."""
         super().__init__(verbose)
         for name, value, low in (
             ("every_n_rollouts", every_n_rollouts, 1),
@@ -81,7 +87,8 @@ class RepresentationMetricsCallback(BaseCallback):
         self.capacity_every_n = int(capacity_every_n)
         self.max_samples = int(max_samples)
         self.capacity_samples = int(capacity_samples)
-        self.capacity_budget = capacity_budget or CapacityBudget()
+        self.capacity_budget = capacity_budget
+        self.capacity_env_fn = capacity_env_fn
         self.interference_every_n = int(interference_every_n)
         self.trust_eps = float(trust_eps)
         self.history: dict[str, list[tuple[int, float]]] = {}
@@ -125,9 +132,6 @@ class RepresentationMetricsCallback(BaseCallback):
         idx = np.sort(self._rng.choice(n, size=min(n, self.max_samples), replace=False))
         obs = self._obs_tensor(buffer.observations, idx)
         actions = self._actions_tensor(buffer.actions, idx)
-        if index == 0 and self.capacity_every_n:
-            cap_idx = np.sort(self._rng.choice(n, size=min(n, self.capacity_samples), replace=False))
-            self._capacity_target = CapacityTarget(policy, self._obs_tensor(buffer.observations, cap_idx))
         if index % self.every_n_rollouts == 0:
             with torch.no_grad():
                 self._representation(policy, obs, actions)
@@ -198,12 +202,50 @@ class RepresentationMetricsCallback(BaseCallback):
         for key, value in interference_logs(interference_matrix(grads)).items():
             self._record(key, value)
 
+    def set_capacity_env_fn(self, capacity_env_fn: Callable[[], Any]) -> None:
+        """The factory of the env on which the random target collects its rollout (like the training env)."""
+        self.capacity_env_fn = capacity_env_fn
+
+    def _make_capacity_env(self) -> Any:
+        if self.capacity_env_fn is not None:
+            return self.capacity_env_fn()
+        import gymnasium as gym
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        try:  # the bare env's spec: the training wrappers (Monitor) cannot be recreated from a spec
+            spec = getattr(self.training_env.get_attr("unwrapped", [0])[0], "spec", None)
+        except (AttributeError, IndexError):
+            spec = None
+        if spec is None:
+            raise RuntimeError(
+                "the capacity loss needs an env for the random target's rollout: pass capacity_env_fn"
+            )
+        return DummyVecEnv([lambda: gym.make(spec)] * self.training_env.num_envs)
+
     def _capacity(self, policy: Any) -> None:
-        if self._capacity_target is None:
-            return
-        lr = self._learning_rate()
+        if self._capacity_target is None:  # built once, deterministically from the seed (so also on resume)
+            venv = self._make_capacity_env()
+            try:
+                # one training rollout's worth of samples (n_steps x training envs), whatever venv's width
+                samples = int(getattr(self.model, "n_steps", 128)) * self.training_env.num_envs
+                self._capacity_target = CapacityTarget.from_fresh_network(
+                    policy,
+                    venv,
+                    max(1, samples // venv.num_envs),
+                    seed=self._seed + 1_000_003,
+                    max_samples=self.capacity_samples,
+                )
+            finally:
+                venv.close()
+        clip = getattr(self.model, "max_grad_norm", None)
+        eps = float(getattr(policy, "optimizer_kwargs", {}).get("eps", 1e-8))
         result = self._capacity_target.capacity_loss(
-            policy, lr, self.capacity_budget, seed=self._seed + self._rollouts
+            policy,
+            self._learning_rate(),
+            self.capacity_budget or budget_for(policy),
+            seed=self._seed + self._rollouts,
+            max_grad_norm=float(clip) if clip is not None and math.isfinite(float(clip)) else None,
+            adam_eps=eps,
         )
         for key, value in result.items():
             self._record(f"capacity/{key}", value)

@@ -1,0 +1,44 @@
+"""Every ``rayenvs reproduce NAME --quick`` runs end to end and writes its report (the issue's < 3 min budget).
+
+The fast toy runs in the default suite; the two training reproductions take 1-3 minutes each on 2 cores, so
+they are marked slow (CI's ``-m slow`` job) and the default suite covers them with tiny settings in
+tests/test_reproduce.py. Each is a subprocess, as a user would run it, with the budget as its timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+QUICK_BUDGET_S = 180
+
+
+def _quick(name: str, out: Path) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "rayenvs.cli", "reproduce", name, "--quick", "--no-progress", "--device", "cpu",
+         "--threads", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=QUICK_BUDGET_S, env=env, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - t0
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = (out / "report.md").read_text()
+    assert report.startswith("# ") and "Quick run" in report and report in proc.stdout
+    return wall
+
+
+def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
+    assert _quick("ppo-trust-toy", tmp_path) < QUICK_BUDGET_S
+    assert "| paper claim | ours | in band? |" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse"])
+def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
+    assert _quick(name, tmp_path) < QUICK_BUDGET_S
