@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from jinja2 import Environment, PackageLoader
 
+from leaderboard.curve_scores import SYMMETRIC_FAMILIES
 from leaderboard.scoring import (
     BOOTSTRAP_REPS,
     PROFILE_TAUS,
-    SYMMETRIC_FAMILIES,
     EntryScore,
     normalised_curves,
     performance_profile,
