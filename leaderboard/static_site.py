@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 from leaderboard.render import SORT_SCRIPT, Urls, curve_png, entry_html, index_html, profile_png, sort_script
-from leaderboard.scoring import score_board
 from leaderboard.storage import Store
+from leaderboard.stored_scores import listing
 from rayenvs.atomic import atomic_write, atomic_write_text
 
 INDEX_URLS = Urls(
@@ -35,10 +35,12 @@ def _write_bytes(path: Path, data: bytes) -> None:
 def export_site(store: Store, out_dir: str | Path) -> list[Path]:
     """Write every page and plot under ``out_dir``; return the files written."""
     out = Path(out_dir)
-    entries = store.entries()
-    scores = score_board(entries, store.pinned_baselines())
+    listed, quarantined = listing(store)
+    scores = {e.id: e.score for e in listed}
+    shown = set(scores)
+    entries = [e for e in store.entries() if e.id in shown]
     written = [
-        atomic_write_text(out / "index.html", index_html(entries, scores, INDEX_URLS, store.quarantined())),
+        atomic_write_text(out / "index.html", index_html(listed, scores, INDEX_URLS, quarantined)),
         atomic_write_text(out / SORT_SCRIPT, sort_script()),
     ]
     for e in entries:

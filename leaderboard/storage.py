@@ -94,6 +94,17 @@ baseline_pins = Table(
     Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
 )
 
+# Scores computed once per write (leaderboard.stored_scores): a page view reads them and never re-scores.
+# score_json is None and error set for a row that could not be read when it was scored (quarantined).
+stored_scores = Table(
+    "scores",
+    metadata,
+    Column("submission_id", Integer, ForeignKey("submissions.id"), primary_key=True),
+    Column("baseline_id", Integer, nullable=True),
+    Column("score_json", Text, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
 tokens = Table(
     "tokens",
     metadata,
@@ -318,7 +329,21 @@ class Store:
                 blob = s.weights_bytes()
                 if blob is not None:
                     conn.execute(insert(weights).values(submission_id=sid, seed=s.seed, safetensors=blob))
+        self._rescore(bundle.env_id)
         return int(sid)
+
+    def _env_of(self, submission_id: int) -> str:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(submissions.c.env_id).where(submissions.c.id == submission_id)).first()
+        if row is None:
+            raise ValueError(f"no leaderboard entry with id {submission_id}")
+        return str(row.env_id)
+
+    def _rescore(self, env_id: str) -> None:
+        """Score what a write made stale in one env (the new entry, or every entry whose baseline changed)."""
+        from leaderboard.stored_scores import refresh_scores
+
+        refresh_scores(self, env_id)
 
     def _entry(self, row: Any) -> Entry:
         """The row as an Entry; ValueError (with the reason) for a row that no longer parses or validates."""
@@ -417,16 +442,20 @@ class Store:
             ).rowcount
         if n == 0:
             raise ValueError(f"no leaderboard entry with id {submission_id}")
+        self._rescore(self._env_of(submission_id))
 
     def delete(self, submission_id: int) -> None:
-        """Remove an entry with its weights, verifications and baseline pin."""
+        """Remove an entry with its weights, verifications, stored score and baseline pin."""
+        env_id = self._env_of(submission_id)
         with self._writer() as conn:
+            conn.execute(delete(stored_scores).where(stored_scores.c.submission_id == submission_id))
             conn.execute(delete(weights).where(weights.c.submission_id == submission_id))
             conn.execute(delete(verifications).where(verifications.c.submission_id == submission_id))
             conn.execute(delete(baseline_pins).where(baseline_pins.c.submission_id == submission_id))
             n = conn.execute(delete(submissions).where(submissions.c.id == submission_id)).rowcount
         if n == 0:
             raise ValueError(f"no leaderboard entry with id {submission_id}")
+        self._rescore(env_id)
 
     # -- the PPO baseline each env's entries are compared with -------------------------------------------
 
@@ -441,6 +470,7 @@ class Store:
         with self._writer() as conn:
             conn.execute(delete(baseline_pins).where(baseline_pins.c.env_id == e.env_id))
             conn.execute(insert(baseline_pins).values(env_id=e.env_id, submission_id=submission_id))
+        self._rescore(e.env_id)
         return e.env_id
 
     def pinned_baselines(self) -> dict[str, int]:
@@ -475,6 +505,7 @@ class Store:
                 )
             )
             conn.execute(update(submissions).where(submissions.c.id == submission_id).values(tier=tier))
+        self._rescore(self._env_of(submission_id))
 
     def verifications(self, submission_id: int) -> list[dict[str, Any]]:
         """Every verification of an entry, oldest first."""

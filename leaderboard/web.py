@@ -26,8 +26,8 @@ from starlette.concurrency import run_in_threadpool
 
 from leaderboard.render import SORT_SCRIPT, Urls, curve_png, entry_html, index_html, profile_png, sort_script
 from leaderboard.schema import Bundle
-from leaderboard.scoring import score_board
 from leaderboard.storage import DuplicateSubmission, Store
+from leaderboard.stored_scores import listing
 from leaderboard.tokens import token_owner
 from leaderboard.validation import SubmissionRejected
 
@@ -115,15 +115,18 @@ def create_app(
         except ValueError as exc:
             raise HTTPException(404, str(exc)) from exc
 
-    score_cache: dict[tuple, Any] = {}
-
-    def _scores(entries: list[Any]) -> dict[int, Any]:
-        return score_board(entries, store.pinned_baselines(), cache=score_cache)
+    def _score(e: Any) -> Any:
+        """The stored score of a (visible, readable) entry: read, never recomputed."""
+        listed, _ = listing(store, env_id=e.env_id)
+        for item in listed:
+            if item.id == e.id:
+                return item.score
+        raise HTTPException(404, f"no score for leaderboard entry {e.id}")
 
     @app.get("/", response_class=HTMLResponse)
     def index() -> str:
-        entries, quarantined = store.scan()
-        return index_html(entries, _scores(entries), APP_URLS, quarantined)
+        listed, quarantined = listing(store)
+        return index_html(listed, {e.id: e.score for e in listed}, APP_URLS, quarantined)
 
     @app.get("/" + SORT_SCRIPT)
     def sort_js() -> Response:
@@ -132,8 +135,7 @@ def create_app(
     @app.get("/entry/{entry_id}", response_class=HTMLResponse)
     def entry_page(entry_id: int) -> str:
         e = _entry(entry_id)
-        scores = _scores(store.entries(env_id=e.env_id))
-        return entry_html(e, scores[e.id], store.verifications(e.id), APP_URLS)
+        return entry_html(e, _score(e), store.verifications(e.id), APP_URLS)
 
     @app.get("/entry/{entry_id}/curve.png")
     def entry_curve(entry_id: int) -> Response:
@@ -148,16 +150,14 @@ def create_app(
 
     @app.get("/api/entries")
     def api_entries() -> list[dict[str, Any]]:
-        entries = store.entries()
-        scores = _scores(entries)
-        return [e.summary() | {"scores": scores[e.id].as_dict()} for e in entries]
+        listed, _ = listing(store)
+        return [e.summary() | {"scores": e.score.as_dict()} for e in listed]
 
     @app.get("/api/entries/{entry_id}")
     def api_entry(entry_id: int) -> dict[str, Any]:
         e = _entry(entry_id)
-        scores = _scores(store.entries(env_id=e.env_id))
         return e.summary() | {
-            "scores": scores[e.id].as_dict(),
+            "scores": _score(e).as_dict(),
             "verifications": store.verifications(e.id),
             "bundle": e.bundle.model_dump(mode="json"),
         }
