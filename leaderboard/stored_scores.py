@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import select
 
 from leaderboard.scoring import EntryScore, score_entry
 from leaderboard.storage import Quarantined, stored_scores, submissions
@@ -125,14 +125,26 @@ def refresh_scores(store: Store, env_id: str) -> int:
             results.append((r.id, expected, json.dumps(score.as_dict(), allow_nan=False), None))
         except ValueError as exc:  # unreadable row, or a score that is not a finite number
             results.append((r.id, None, None, str(exc)[:500]))
+    values = [{"submission_id": sid, "baseline_id": b, "score_json": sj, "error": err} for sid, b, sj, err in results]
     with store._writer() as conn:
-        ids = [sid for sid, *_ in results]
-        conn.execute(delete(stored_scores).where(stored_scores.c.submission_id.in_(ids)))
-        conn.execute(
-            insert(stored_scores),
-            [{"submission_id": sid, "baseline_id": b, "score_json": sj, "error": err} for sid, b, sj, err in results],
-        )
+        conn.execute(_upsert(store.engine.dialect.name), values)
     return len(results)
+
+
+def _upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE: two writers scoring the same entry at once (PostgreSQL has no
+    ``BEGIN IMMEDIATE`` to queue them) store the same deterministic score instead of failing."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:
+        raise ValueError(f"database {dialect!r} is not supported; use SQLite or PostgreSQL")
+    stmt = dialect_insert(stored_scores)
+    return stmt.on_conflict_do_update(
+        index_elements=[stored_scores.c.submission_id],
+        set_={c: stmt.excluded[c] for c in ("baseline_id", "score_json", "error")},
+    )
 
 
 def listing(
