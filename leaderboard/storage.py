@@ -488,6 +488,14 @@ class Store:
             rows = conn.execute(select(weights).where(weights.c.submission_id == submission_id)).all()
         return {r.seed: bytes(r.safetensors) for r in rows}
 
+    def weight_seeds(self, submission_id: int) -> list[int]:
+        """The seeds whose weights an entry carries (without loading the blobs)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(weights.c.seed).where(weights.c.submission_id == submission_id).order_by(weights.c.seed)
+            ).all()
+        return [r.seed for r in rows]
+
     # -- verification ------------------------------------------------------------------------------------
 
     def record_verification(self, submission_id: int, passed: bool, report: dict[str, Any]) -> None:
