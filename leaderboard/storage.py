@@ -154,17 +154,22 @@ class Entry:
 
     def summary(self) -> dict[str, Any]:
         """The entry's identity as JSON-ready values (no data, no weights)."""
-        return {
-            "id": self.id,
-            "env_id": self.env_id,
-            "family": self.family,
-            "algo": self.algo,
-            "variant": self.variant,
-            "submitter": self.submitter,
-            "tier": self.tier,
-            "content_hash": self.content_hash,
-            "created_at": self.created_at.isoformat(),
-        }
+        return entry_summary(self)
+
+
+def entry_summary(e: Any) -> dict[str, Any]:
+    """The identity fields of a stored entry (an :class:`Entry` or a listed one) as JSON-ready values."""
+    return {
+        "id": e.id,
+        "env_id": e.env_id,
+        "family": e.family,
+        "algo": e.algo,
+        "variant": e.variant,
+        "submitter": e.submitter,
+        "tier": e.tier,
+        "content_hash": e.content_hash,
+        "created_at": e.created_at.isoformat(),
+    }
 
 
 def board_url(board: str | Path | None) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from leaderboard.scoring import EntryScore, score_entry
-from leaderboard.storage import Quarantined, stored_scores, submissions
+from leaderboard.storage import Quarantined, entry_summary, stored_scores, submissions
 
 if TYPE_CHECKING:
     from leaderboard.storage import Store
@@ -56,17 +56,7 @@ class Listed:
 
     def summary(self) -> dict[str, Any]:
         """The same identity fields as :meth:`leaderboard.storage.Entry.summary`."""
-        return {
-            "id": self.id,
-            "env_id": self.env_id,
-            "family": self.family,
-            "algo": self.algo,
-            "variant": self.variant,
-            "submitter": self.submitter,
-            "tier": self.tier,
-            "content_hash": self.content_hash,
-            "created_at": self.created_at.isoformat(),
-        }
+        return entry_summary(self)
 
 
 def effective_baselines(rows: Sequence[Any], pins: Mapping[str, int]) -> dict[str, int]:
