@@ -113,8 +113,9 @@ def refresh_scores(store: Store, env_id: str) -> int:
             e = store.entry(r.id, include_hidden=True)
             score = score_entry(e.bundle, e.family, base.bundle if expected else None, expected)
             results.append((r.id, expected, json.dumps(score.as_dict(), allow_nan=False), None))
-        except ValueError as exc:  # unreadable row, or a score that is not a finite number
-            results.append((r.id, None, None, str(exc)[:500]))
+        except Exception as exc:  # noqa: BLE001 - unreadable row, non-finite score, a detector's failure:
+            # the entry is quarantined with the reason rather than failing the write that stored it.
+            results.append((r.id, None, None, f"could not be scored: {str(exc)[:500]}"))
     values = [{"submission_id": sid, "baseline_id": b, "score_json": sj, "error": err} for sid, b, sj, err in results]
     with store._writer() as conn:
         conn.execute(_upsert(store.engine.dialect.name), values)

@@ -60,3 +60,21 @@ def test_a_board_without_stored_scores_is_scored_once_on_first_read(tmp_path):
     assert stored.refresh_scores(store, "rayenvs/Bandit-K2n2-v0") == 1
     assert stored.refresh_scores(store, "rayenvs/Bandit-K2n2-v0") == 0  # nothing stale any more
     assert [e.id for e in stored.listing(store)[0]] == [sid]
+
+
+def test_an_entry_that_cannot_be_scored_is_quarantined_not_a_failed_write(tmp_path, monkeypatch):
+    board = tmp_path / "b.sqlite"
+    store = Store(board)
+    ok = store.submit(build_bundle(make_runs(tmp_path, GOOD, "ok")))
+
+    def broken(*_a, **_k):
+        raise RuntimeError("detector exploded")
+
+    monkeypatch.setattr(stored, "score_entry", broken)
+    bad = store.submit(build_bundle(make_runs(tmp_path, [[1.0] * 4] * 3, "bad", variant="pfo-last")))
+    monkeypatch.undo()
+    listed, quarantined = stored.listing(store)
+    assert [e.id for e in listed] == [ok]
+    assert [q.id for q in quarantined] == [bad] and "detector exploded" in quarantined[0].reason
+    page = TestClient(create_app(board)).get("/")
+    assert page.status_code == 200 and 'id="quarantined"' in page.text and f"#{bad}" in page.text
