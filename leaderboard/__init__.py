@@ -7,7 +7,9 @@ Modules, in the order data flows through them:
 - :mod:`leaderboard.bundle`: build a bundle from run directories (``rayenvs submit RUN_DIR...``).
 - :mod:`leaderboard.validation`: every rejection rule, each with a specific message.
 - :mod:`leaderboard.storage`: SQLAlchemy storage (SQLite default, PostgreSQL by URL), concurrency-safe.
-- :mod:`leaderboard.scoring`: normalised scores, rliable aggregates with bootstrap CIs, suite columns.
+- :mod:`leaderboard.scoring`: normalised scores, rliable aggregates with bootstrap CIs, suite columns;
+  :mod:`leaderboard.curve_scores`: AUC and per-component scores by each component's own optimum.
+- :mod:`leaderboard.stored_scores`: scores computed once per write and stored; pages read them.
 - :mod:`leaderboard.verify`: re-evaluate submitted weights; sets the ``verified`` tier.
 - :mod:`leaderboard.tokens`, :mod:`leaderboard.client`: HTTP submission tokens and the HTTP submit client.
 - :mod:`leaderboard.render`, :mod:`leaderboard.web`, :mod:`leaderboard.static_site`: the same pages, live

@@ -65,7 +65,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
         entries = store.entries(family=args.family, include_hidden=args.hidden, token_id=token_id)
     scores = score_board(entries, store.pinned_baselines())
     table = Table(title=f"leaderboard ({store.url})")
-    for col in ("id", "env", "algo/variant", "submitter", "tier", "seeds", "IQM [95% CI]"):
+    for col in ("id", "env", "algo/variant", "submitter", "tier", "seeds", "budget", "IQM [95% CI]", "AUC"):
         table.add_column(col)
     for e in entries:
         s = scores[e.id]
@@ -76,7 +76,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
             safe_text(e.submitter),
             e.tier + (" (hidden)" if e.hidden else ""),
             str(s.num_seeds),
+            f"{s.budget:,d}",
             f"{s.iqm:.3f} [{s.iqm_ci[0]:.3f}, {s.iqm_ci[1]:.3f}]",
+            f"{s.auc:.3f}",
         )
     Console(width=160, markup=False, highlight=False).print(table)
     for q in store.quarantined():

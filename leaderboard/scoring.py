@@ -1,29 +1,40 @@
 """Scores the board computes from raw bundles: normalised returns, rliable aggregates and the suite's columns.
 
-Normalisation: ``(R - random_return) / (optimal_return - random_return)`` clipped to [0, 1], with the
-references of :func:`rayenvs.registration.env_info` (exact for bandits and multi-room, documented constants for
-Atari/MuJoCo). A seed's score is the normalised mean return at its *final* evaluation point.
+Normalisation: ``(R - random_return) / (optimal_return - random_return)``, not clipped (a policy worse than
+random scores below 0, Atari's human-normalised score above 1 is kept), with the references of
+:func:`rayenvs.registration.env_info` (exact for bandits and multi-room, documented constants for Atari/MuJoCo).
+A seed's score is the normalised mean return at its *final* evaluation point; its ``auc`` and per-component
+scores are in :mod:`leaderboard.curve_scores`.
 
 Point estimates come from ``rliable.metrics`` (IQM, mean, probability of improvement). Intervals are rliable's
 stratified percentile bootstrap (runs resampled within each task, fixed ``random_state``), re-implemented in a
 few lines because ``rliable.library`` imports ``arch``, whose 7.x releases fail to import with pandas 3.
 
-Suite columns: *steps to 90%* is the first eval step at which every component's mean return reaches 90% of
-its share of the optimum (``optimal_return / K``; defined for the bandit, multi-room and glimpse families,
+Suite columns: *steps to 90%* is the first eval step at which every component reaches 90% of its own optimum
+(:func:`leaderboard.curve_scores.component_fractions`; defined for the bandit, multi-room and glimpse families,
 whose components are symmetric by construction), median over seeds, or None if half the seeds never get
-there. *Plateaus* and *collapse rate* come from the diagnostics modules when they are installed.
+there; the same per component. *Plateaus* (per seed) and *collapse rate* come from the diagnostics modules when
+they are installed, with their detector parameters (:func:`detector_parameters`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
 from rliable import metrics as rly_metrics
 from scipy.stats import trim_mean
 
+from leaderboard.curve_scores import (
+    NORMALISATION,
+    auc_scores,
+    component_fractions,
+    component_steps_to_threshold,
+    first_step_reached,
+    median_step,
+)
 from leaderboard.schema import Bundle
 
 if TYPE_CHECKING:
@@ -33,13 +44,12 @@ BOOTSTRAP_REPS = 2000
 RANDOM_STATE = 0
 CI_LEVEL = 0.95
 COMPONENT_THRESHOLD = 0.9
-SYMMETRIC_FAMILIES = frozenset({"bandit", "multiroom", "glimpse"})
 BASELINE = ("ppo", "baseline")  # (algo, variant) every entry is compared with
 PROFILE_TAUS = np.linspace(0.0, 1.0, 51)
 
 
 def normalise(env_id: str, value: float | np.ndarray) -> np.ndarray:
-    """Map a mean return to [0, 1]: 0 is the uniform-random policy, 1 the optimum."""
+    """Map a mean return to the normalised scale (unclipped): 0 is the uniform-random policy, 1 the optimum."""
     from rayenvs.registration import env_info
 
     info = env_info(env_id)
@@ -48,7 +58,7 @@ def normalise(env_id: str, value: float | np.ndarray) -> np.ndarray:
         raise ValueError(
             f"{env_id}: optimal_return {info.optimal_return} must exceed random_return {info.random_return}"
         )
-    return np.clip((np.asarray(value, dtype=np.float64) - info.random_return) / span, 0.0, 1.0)
+    return (np.asarray(value, dtype=np.float64) - info.random_return) / span
 
 
 def seed_scores(bundle: Bundle) -> np.ndarray:
@@ -118,27 +128,44 @@ def performance_profile(scores: np.ndarray, taus: np.ndarray = PROFILE_TAUS) -> 
 
 
 def steps_to_threshold(bundle: Bundle, family: str, threshold: float = COMPONENT_THRESHOLD) -> int | None:
-    """Median over seeds of the first eval step with every component >= threshold x its optimum share."""
-    from rayenvs.registration import env_info
-
-    if family not in SYMMETRIC_FAMILIES:
+    """Median over seeds of the first eval step with every component >= threshold x its own optimum."""
+    fracs = component_fractions(bundle, family)
+    if fracs is None:
         return None
-    info = env_info(bundle.env_id)
-    share = info.optimal_return / len(bundle.component_names)
-    reached: list[float] = []
-    for s in bundle.seeds:
-        hit = np.inf
-        for step, comps in zip(s.eval.steps, s.eval.component_returns, strict=True):
-            if np.all(np.mean(np.asarray(comps, dtype=np.float64), axis=0) >= threshold * share - 1e-12):
-                hit = step
-                break
-        reached.append(hit)
-    median = float(np.median(reached))
-    return int(median) if np.isfinite(median) else None
+    hits = [
+        first_step_reached(s.eval.steps, np.all(np.nan_to_num(fracs[i], nan=np.inf) >= threshold - 1e-12, axis=1))
+        for i, s in enumerate(bundle.seeds)
+    ]
+    return median_step(hits)
 
 
-def plateau_count(bundle: Bundle) -> float | None:
-    """Mean number of plateaus per seed on the mean-return eval curve, as ``rayenvs analyze`` counts them
+def detector_parameters() -> dict[str, dict[str, object]]:
+    """The settings the plateau and collapse columns are computed with (shown on the pages), or {} where the
+    diagnostics modules are missing."""
+    try:
+        from baselines.diagnostics.collapse import CollapseParams
+        from baselines.diagnostics.plateaus import (
+            DEFAULT_MARGIN,
+            DEFAULT_SMOOTH_FRACTION,
+            DEFAULT_SMOOTH_POINTS,
+        )
+        from baselines.diagnostics.plateaus import DEFAULT_THRESHOLD as PLATEAU_THRESHOLD
+    except ImportError:
+        return {}
+    return {
+        "plateaus": {
+            "curve": "mean eval return per seed",
+            "threshold": PLATEAU_THRESHOLD,
+            "margin": DEFAULT_MARGIN,
+            "smooth": f"max({DEFAULT_SMOOTH_FRACTION:.0%} of the step span, {DEFAULT_SMOOTH_POINTS} eval spacings)",
+            "min_length": "the smoothing width",
+        },
+        "collapse": asdict(CollapseParams()),
+    }
+
+
+def plateau_counts(bundle: Bundle) -> list[int] | None:
+    """Number of plateaus of every seed's mean-return eval curve, as ``rayenvs analyze`` counts them
     (``baselines.diagnostics.plateaus`` with the catalog's optimum), or None where that module is missing."""
     try:
         from baselines.diagnostics.analysis import references
@@ -148,9 +175,18 @@ def plateau_count(bundle: Bundle) -> float | None:
     counts = []
     for s in bundle.seeds:
         totals = [float(np.mean(r)) for r in s.eval.returns]
+        if len(totals) < 2:  # the detector needs a curve; one point has no plateau
+            counts.append(0)
+            continue
         optimum, _, _ = references(bundle.env_id, max(totals))
         counts.append(detect_plateaus(s.eval.steps, totals, optimum=optimum).count)
-    return float(np.mean(counts))
+    return counts
+
+
+def plateau_count(bundle: Bundle) -> float | None:
+    """Mean of :func:`plateau_counts` over seeds."""
+    counts = plateau_counts(bundle)
+    return None if counts is None else float(np.mean(counts))
 
 
 def collapse_rate(bundle: Bundle) -> float | None:
@@ -180,7 +216,7 @@ def collapse_rate(bundle: Bundle) -> float | None:
 
 @dataclass(frozen=True)
 class EntryScore:
-    """The numbers shown for one entry; CIs are (low, high)."""
+    """The numbers shown for one entry; CIs are (low, high); per-component values are keyed by name."""
 
     num_seeds: int
     iqm: float
@@ -193,9 +229,32 @@ class EntryScore:
     baseline_id: int | None = None
     prob_improvement: float | None = None
     prob_improvement_ci: tuple[float, float] | None = None
+    budget: int = 0
+    auc: float = 0.0
+    auc_ci: tuple[float, float] = (0.0, 0.0)
+    component_scores: dict[str, float | None] = field(default_factory=dict)
+    component_ci: dict[str, tuple[float, float] | None] = field(default_factory=dict)
+    component_steps_to_90: dict[str, int | None] = field(default_factory=dict)
+    plateaus_per_seed: list[int] | None = None
+    seeds: list[int] = field(default_factory=list)
+    seed_scores: list[float] = field(default_factory=list)
+    seed_auc: list[float] = field(default_factory=list)
+    seed_component_scores: list[list[float | None]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """JSON-ready values, with what each score is normalised by and the detectors' settings."""
+        return asdict(self) | {"normalisation": NORMALISATION, "detectors": detector_parameters()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> EntryScore:
+        """The score stored by :meth:`as_dict` (JSON turned its tuples into lists)."""
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in data.items() if k in names}
+        for key in ("iqm_ci", "mean_ci", "auc_ci", "prob_improvement_ci"):
+            if kw.get(key) is not None:
+                kw[key] = tuple(kw[key])  # type: ignore[arg-type]
+        kw["component_ci"] = {k: None if v is None else tuple(v) for k, v in dict(kw.get("component_ci", {})).items()}
+        return cls(**kw)  # type: ignore[arg-type]
 
 
 def interval(scores: np.ndarray) -> dict[str, tuple[float, tuple[float, float]]]:
@@ -206,17 +265,46 @@ def interval(scores: np.ndarray) -> dict[str, tuple[float, tuple[float, float]]]
     }
 
 
+def iqm_with_ci(per_seed: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """IQM over seeds (one task) and its stratified bootstrap CI."""
+    m = np.asarray(per_seed, dtype=np.float64)[:, None]
+    return float(rly_metrics.aggregate_iqm(m)), stratified_bootstrap_ci(batched_iqm, m)
+
+
+def _components(bundle: Bundle, family: str) -> tuple[dict, dict, list[list[float | None]]]:
+    """Per-component IQM and CI over the seeds where it was present at the final point, and per-seed values."""
+    fracs = component_fractions(bundle, family)
+    if fracs is None:
+        return {}, {}, []
+    final = fracs[:, -1, :]  # (seeds, K)
+    scores: dict[str, float | None] = {}
+    cis: dict[str, tuple[float, float] | None] = {}
+    for c, name in enumerate(bundle.component_names):
+        col = final[:, c][np.isfinite(final[:, c])]
+        if col.size == 0:
+            scores[name] = cis[name] = None
+            continue
+        scores[name], cis[name] = iqm_with_ci(col)
+    per_seed = [[None if not np.isfinite(v) else float(v) for v in row] for row in final]
+    return scores, cis, per_seed
+
+
 def score_entry(
     bundle: Bundle, family: str, baseline: Bundle | None = None, baseline_id: int | None = None
 ) -> EntryScore:
     """Every column of one entry; ``baseline`` (same env) adds the probability of improvement over it."""
-    scores = seed_scores(bundle)[:, None]
+    per_seed = seed_scores(bundle)
+    scores = per_seed[:, None]
     est = interval(scores)
     poi = poi_ci = None
     if baseline is not None:
         base = seed_scores(baseline)[:, None]
         poi = float(rly_metrics.probability_of_improvement(scores, base))
         poi_ci = stratified_bootstrap_ci(batched_probability_of_improvement, scores, base)
+    aucs = auc_scores(bundle)
+    auc, auc_ci = iqm_with_ci(aucs)
+    comp_scores, comp_ci, comp_seed = _components(bundle, family)
+    plateaus = plateau_counts(bundle)
     return EntryScore(
         num_seeds=len(bundle.seeds),
         iqm=est["iqm"][0],
@@ -224,24 +312,42 @@ def score_entry(
         mean=est["mean"][0],
         mean_ci=est["mean"][1],
         steps_to_90=steps_to_threshold(bundle, family),
-        plateaus=plateau_count(bundle),
+        plateaus=None if plateaus is None else float(np.mean(plateaus)),
         collapse_rate=collapse_rate(bundle),
         baseline_id=baseline_id if baseline is not None else None,
         prob_improvement=poi,
         prob_improvement_ci=poi_ci,
+        budget=budget_of(bundle),
+        auc=auc,
+        auc_ci=auc_ci,
+        component_scores=comp_scores,
+        component_ci=comp_ci,
+        component_steps_to_90=component_steps_to_threshold(bundle, family, COMPONENT_THRESHOLD),
+        plateaus_per_seed=plateaus,
+        seeds=[s.seed for s in bundle.seeds],
+        seed_scores=[float(x) for x in per_seed],
+        seed_auc=[float(x) for x in aucs],
+        seed_component_scores=comp_seed,
     )
+
+
+def budget_of(bundle: Bundle) -> int:
+    """The entry's training budget: the largest ``total_timesteps`` of its seeds (entries are ranked only
+    against entries of the same budget)."""
+    return max(s.total_timesteps for s in bundle.seeds)
 
 
 def pick_baselines(entries: Sequence[Entry]) -> dict[str, Entry]:
     """Per env id, the reference PPO-baseline entry: the highest tier, then the most seeds, then the oldest."""
-    rank = {"verified": 2, "reproducible": 1, "self-reported": 0}
+    from leaderboard.storage import TIER_RANK
+
     best: dict[str, Entry] = {}
     for e in entries:
         if (e.algo.lower(), e.variant.lower()) != BASELINE:
             continue
-        key = (rank.get(e.tier, 0), len(e.bundle.seeds), -e.id)
+        key = (TIER_RANK.get(e.tier, 0), len(e.bundle.seeds), -e.id)
         cur = best.get(e.env_id)
-        if cur is None or key > (rank.get(cur.tier, 0), len(cur.bundle.seeds), -cur.id):
+        if cur is None or key > (TIER_RANK.get(cur.tier, 0), len(cur.bundle.seeds), -cur.id):
             best[e.env_id] = e
     return best
 

@@ -45,6 +45,7 @@ from leaderboard.validation import SubmissionRejected, check_reproducible, valid
 
 SQLITE_BUSY_TIMEOUT_S = 60.0
 TIERS = ("failed", "self-reported", "reproducible", "verified")
+TIER_RANK = {tier: rank - 1 for rank, tier in enumerate(TIERS)}  # failed -1 < self-reported 0 < ... < verified 2
 MAX_TOKEN_NAME = 200
 
 metadata = MetaData()
@@ -92,6 +93,17 @@ baseline_pins = Table(
     metadata,
     Column("env_id", String(200), primary_key=True),
     Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
+)
+
+# Scores computed once per write (leaderboard.stored_scores): a page view reads them and never re-scores.
+# score_json is None and error set for a row that could not be read when it was scored (quarantined).
+stored_scores = Table(
+    "scores",
+    metadata,
+    Column("submission_id", Integer, ForeignKey("submissions.id"), primary_key=True),
+    Column("baseline_id", Integer, nullable=True),
+    Column("score_json", Text, nullable=True),
+    Column("error", Text, nullable=True),
 )
 
 tokens = Table(
@@ -143,17 +155,22 @@ class Entry:
 
     def summary(self) -> dict[str, Any]:
         """The entry's identity as JSON-ready values (no data, no weights)."""
-        return {
-            "id": self.id,
-            "env_id": self.env_id,
-            "family": self.family,
-            "algo": self.algo,
-            "variant": self.variant,
-            "submitter": self.submitter,
-            "tier": self.tier,
-            "content_hash": self.content_hash,
-            "created_at": self.created_at.isoformat(),
-        }
+        return entry_summary(self)
+
+
+def entry_summary(e: Any) -> dict[str, Any]:
+    """The identity fields of a stored entry (an :class:`Entry` or a listed one) as JSON-ready values."""
+    return {
+        "id": e.id,
+        "env_id": e.env_id,
+        "family": e.family,
+        "algo": e.algo,
+        "variant": e.variant,
+        "submitter": e.submitter,
+        "tier": e.tier,
+        "content_hash": e.content_hash,
+        "created_at": e.created_at.isoformat(),
+    }
 
 
 def board_url(board: str | Path | None) -> str:
@@ -318,7 +335,21 @@ class Store:
                 blob = s.weights_bytes()
                 if blob is not None:
                     conn.execute(insert(weights).values(submission_id=sid, seed=s.seed, safetensors=blob))
+        self._rescore(bundle.env_id)
         return int(sid)
+
+    def _env_of(self, submission_id: int) -> str:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(submissions.c.env_id).where(submissions.c.id == submission_id)).first()
+        if row is None:
+            raise ValueError(f"no leaderboard entry with id {submission_id}")
+        return str(row.env_id)
+
+    def _rescore(self, env_id: str) -> None:
+        """Score what a write made stale in one env (the new entry, or every entry whose baseline changed)."""
+        from leaderboard.stored_scores import refresh_scores
+
+        refresh_scores(self, env_id)
 
     def _entry(self, row: Any) -> Entry:
         """The row as an Entry; ValueError (with the reason) for a row that no longer parses or validates."""
@@ -417,16 +448,20 @@ class Store:
             ).rowcount
         if n == 0:
             raise ValueError(f"no leaderboard entry with id {submission_id}")
+        self._rescore(self._env_of(submission_id))
 
     def delete(self, submission_id: int) -> None:
-        """Remove an entry with its weights, verifications and baseline pin."""
+        """Remove an entry with its weights, verifications, stored score and baseline pin."""
+        env_id = self._env_of(submission_id)
         with self._writer() as conn:
+            conn.execute(delete(stored_scores).where(stored_scores.c.submission_id == submission_id))
             conn.execute(delete(weights).where(weights.c.submission_id == submission_id))
             conn.execute(delete(verifications).where(verifications.c.submission_id == submission_id))
             conn.execute(delete(baseline_pins).where(baseline_pins.c.submission_id == submission_id))
             n = conn.execute(delete(submissions).where(submissions.c.id == submission_id)).rowcount
         if n == 0:
             raise ValueError(f"no leaderboard entry with id {submission_id}")
+        self._rescore(env_id)
 
     # -- the PPO baseline each env's entries are compared with -------------------------------------------
 
@@ -441,6 +476,7 @@ class Store:
         with self._writer() as conn:
             conn.execute(delete(baseline_pins).where(baseline_pins.c.env_id == e.env_id))
             conn.execute(insert(baseline_pins).values(env_id=e.env_id, submission_id=submission_id))
+        self._rescore(e.env_id)
         return e.env_id
 
     def pinned_baselines(self) -> dict[str, int]:
@@ -457,6 +493,14 @@ class Store:
         with self.engine.connect() as conn:
             rows = conn.execute(select(weights).where(weights.c.submission_id == submission_id)).all()
         return {r.seed: bytes(r.safetensors) for r in rows}
+
+    def weight_seeds(self, submission_id: int) -> list[int]:
+        """The seeds whose weights an entry carries (without loading the blobs)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(weights.c.seed).where(weights.c.submission_id == submission_id).order_by(weights.c.seed)
+            ).all()
+        return [r.seed for r in rows]
 
     # -- verification ------------------------------------------------------------------------------------
 
@@ -475,6 +519,7 @@ class Store:
                 )
             )
             conn.execute(update(submissions).where(submissions.c.id == submission_id).values(tier=tier))
+        self._rescore(self._env_of(submission_id))
 
     def verifications(self, submission_id: int) -> list[dict[str, Any]]:
         """Every verification of an entry, oldest first."""

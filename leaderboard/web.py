@@ -24,10 +24,20 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from leaderboard.render import SORT_SCRIPT, Urls, curve_png, entry_html, index_html, profile_png, sort_script
+from leaderboard.render import (
+    SORT_SCRIPT,
+    Urls,
+    curve_png,
+    entry_html,
+    env_of_slug,
+    index_html,
+    profile_png,
+    sort_script,
+    task_html,
+)
 from leaderboard.schema import Bundle
-from leaderboard.scoring import score_board
 from leaderboard.storage import DuplicateSubmission, Store
+from leaderboard.stored_scores import listing
 from leaderboard.tokens import token_owner
 from leaderboard.validation import SubmissionRejected
 
@@ -70,6 +80,10 @@ APP_URLS = Urls(
     entry=lambda i: f"/entry/{i}",
     curve=lambda i: f"/entry/{i}/curve.png",
     profile=lambda f: f"/family/{f}/profile.png",
+    task=lambda slug: f"/task/{slug}",
+    bundle=lambda i: f"/entry/{i}/bundle.json",
+    weights=lambda i, seed: f"/entry/{i}/weights/{seed}.safetensors",
+    script=lambda: SORT_SCRIPT,  # relative: served next to the index (/sort.js) and the task pages (/task/sort.js)
 )
 
 
@@ -115,25 +129,66 @@ def create_app(
         except ValueError as exc:
             raise HTTPException(404, str(exc)) from exc
 
-    score_cache: dict[tuple, Any] = {}
+    def _score(e: Any) -> Any:
+        """The stored score of a (visible, readable) entry: read, never recomputed."""
+        listed, _ = listing(store, env_id=e.env_id)
+        for item in listed:
+            if item.id == e.id:
+                return item.score
+        raise HTTPException(404, f"no score for leaderboard entry {e.id}")
 
-    def _scores(entries: list[Any]) -> dict[int, Any]:
-        return score_board(entries, store.pinned_baselines(), cache=score_cache)
+    def _paged(render: Any, *args: Any, page: int) -> str:
+        try:
+            return render(*args, page=page)
+        except ValueError as exc:  # a page number past the end
+            raise HTTPException(404, str(exc)) from exc
 
     @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        entries, quarantined = store.scan()
-        return index_html(entries, _scores(entries), APP_URLS, quarantined)
+    def index(page: int = 1) -> str:
+        listed, quarantined = listing(store)
+        return _paged(index_html, listed, {e.id: e.score for e in listed}, APP_URLS, quarantined, page=page)
 
     @app.get("/" + SORT_SCRIPT)
+    @app.get("/task/" + SORT_SCRIPT)
     def sort_js() -> Response:
         return Response(sort_script(), media_type="text/javascript")
+
+    @app.get("/task/{slug}", response_class=HTMLResponse)
+    def task_page(slug: str, page: int = 1) -> str:
+        try:
+            env_id = env_of_slug(slug)
+        except ValueError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        listed, _ = listing(store, env_id=env_id)
+        return _paged(task_html, env_id, listed, {e.id: e.score for e in listed}, APP_URLS, page=page)
+
+    @app.get("/entry/{entry_id}/bundle.json")
+    def entry_bundle(entry_id: int) -> Response:
+        return Response(
+            _entry(entry_id).bundle.model_dump_json(indent=2),
+            media_type="application/json",
+            headers={"Content-Disposition": f'attachment; filename="entry-{entry_id}.json"'},
+        )
+
+    @app.get("/entry/{entry_id}/weights/{seed}.safetensors")
+    def entry_weights(entry_id: int, seed: int) -> Response:
+        _entry(entry_id)  # a hidden or unknown entry has no downloads
+        blob = store.weights(entry_id).get(seed)
+        if blob is None:
+            raise HTTPException(404, f"entry {entry_id} has no weights for seed {seed}")
+        return Response(
+            blob,
+            media_type="application/octet-stream",
+            headers={"Content-Disposition": f'attachment; filename="entry-{entry_id}-seed-{seed}.safetensors"'},
+        )
 
     @app.get("/entry/{entry_id}", response_class=HTMLResponse)
     def entry_page(entry_id: int) -> str:
         e = _entry(entry_id)
-        scores = _scores(store.entries(env_id=e.env_id))
-        return entry_html(e, scores[e.id], store.verifications(e.id), APP_URLS)
+        return entry_html(
+            e, _score(e), store.verifications(e.id), APP_URLS, store.weight_seeds(e.id),
+            store.pinned_baselines().get(e.env_id) == e.id,
+        )
 
     @app.get("/entry/{entry_id}/curve.png")
     def entry_curve(entry_id: int) -> Response:
@@ -148,16 +203,14 @@ def create_app(
 
     @app.get("/api/entries")
     def api_entries() -> list[dict[str, Any]]:
-        entries = store.entries()
-        scores = _scores(entries)
-        return [e.summary() | {"scores": scores[e.id].as_dict()} for e in entries]
+        listed, _ = listing(store)
+        return [e.summary() | {"scores": e.score.as_dict()} for e in listed]
 
     @app.get("/api/entries/{entry_id}")
     def api_entry(entry_id: int) -> dict[str, Any]:
         e = _entry(entry_id)
-        scores = _scores(store.entries(env_id=e.env_id))
         return e.summary() | {
-            "scores": scores[e.id].as_dict(),
+            "scores": _score(e).as_dict(),
             "verifications": store.verifications(e.id),
             "bundle": e.bundle.model_dump(mode="json"),
         }

@@ -15,3 +15,26 @@ document.querySelectorAll("table.board th.sortable").forEach(function (th) {
     rows.forEach(function (r) { body.appendChild(r); });
   });
 });
+
+// Filters: a <select class="filter"> hides the rows of its table (data-table, or "all" board tables) whose
+// cell in column data-col does not match (its data-attr value, else its sort key); "" shows every row.
+document.querySelectorAll("select.filter").forEach(function (sel) {
+  sel.addEventListener("change", function () {
+    var tables = sel.dataset.table === "all"
+      ? document.querySelectorAll("table.board")
+      : [document.getElementById(sel.dataset.table)];
+    var filters = Array.prototype.filter.call(document.querySelectorAll("select.filter"), function (s) {
+      return s.dataset.table === sel.dataset.table;
+    });
+    Array.prototype.forEach.call(tables, function (table) {
+      Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+        var show = filters.every(function (f) {
+          var cell = row.cells[+f.dataset.col];
+          var value = f.dataset.attr ? cell.dataset[f.dataset.attr] : cell.dataset.sort;
+          return f.value === "" || value === f.value;
+        });
+        row.hidden = !show;
+      });
+    });
+  });
+});
