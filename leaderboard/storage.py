@@ -303,6 +303,9 @@ class Store:
                 f"the stored form of the bundle hashes to {reread}, not {bundle.content_hash}: "
                 "some value does not round-trip through JSON"
             )
+        from leaderboard.stored_scores import score_row_for
+
+        score_row = score_row_for(self, bundle, family)  # outside the write lock: the bootstrap is CPU-heavy
         with self._writer() as conn:
             existing = conn.execute(
                 select(submissions.c.id).where(submissions.c.content_hash == bundle.content_hash)
@@ -335,6 +338,7 @@ class Store:
                 blob = s.weights_bytes()
                 if blob is not None:
                     conn.execute(insert(weights).values(submission_id=sid, seed=s.seed, safetensors=blob))
+            conn.execute(insert(stored_scores).values(submission_id=sid, **score_row))
         self._rescore(bundle.env_id)
         return int(sid)
 

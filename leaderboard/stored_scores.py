@@ -97,6 +97,20 @@ def _stale(rows: Sequence[Any], baselines: Mapping[str, int]) -> list[Any]:
     ]
 
 
+def score_row_for(store: Store, bundle: Any, family: str) -> dict[str, Any]:
+    """The ``scores`` row of a bundle about to be stored (without its ``submission_id``), so that
+    :meth:`Store.submit` writes the entry and its score in one transaction: readers never meet a stored but
+    unscored entry and never have to score someone else's submission on the read path."""
+    rows = _meta_rows(store, env_id=bundle.env_id)
+    base_id = effective_baselines(rows, store.pinned_baselines()).get(bundle.env_id)
+    try:
+        base = store.entry(base_id).bundle if base_id is not None else None
+        score = score_entry(bundle, family, base, base_id)
+        return {"baseline_id": base_id, "score_json": json.dumps(score.as_dict(), allow_nan=False), "error": None}
+    except Exception as exc:  # noqa: BLE001 - as in refresh_scores: quarantined with the reason, never a 500
+        return {"baseline_id": None, "score_json": None, "error": f"could not be scored: {str(exc)[:500]}"}
+
+
 def refresh_scores(store: Store, env_id: str) -> int:
     """Score the entries of ``env_id`` whose stored score is missing or stale; return how many were scored."""
     rows = _meta_rows(store, env_id=env_id)

@@ -129,3 +129,42 @@ def test_page_loads_sorts_and_shows_plots(server):
             assert "Entry #" in page.inner_text("h1")
         finally:
             browser.close()
+
+
+WIDTHS = {"desktop": 1280, "phone": 375}
+
+
+@pytest.mark.parametrize("device", sorted(WIDTHS))
+def test_new_pages_fit_the_width_and_show_their_tables(server, device, tmp_path):
+    """Issue 13: the index, a task page and an entry page have no horizontal scroll at 1280 and 375 px (wide
+    tables scroll inside their own box), and show their tables; the task page's algo filter hides rows."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from leaderboard.render import task_slug
+
+    url, ids = server
+    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    width = WIDTHS[device]
+    pages = {
+        "index": ("/", "#table-bandit"),
+        "task": (f"/task/{task_slug('rayenvs/Bandit-K2n2-v0')}", "table.task-table"),
+        "entry": (f"/entry/{ids['mid']}", "#seeds"),
+    }
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=BROWSER_ARGS, timeout=TIMEOUT_MS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 800})
+            page.set_default_timeout(TIMEOUT_MS)
+            for name, (path, table) in pages.items():
+                page.goto(url + path)
+                page.wait_for_selector(table)
+                scroll = page.evaluate("() => document.documentElement.scrollWidth")
+                assert scroll <= width, f"{name} page scrolls to {scroll} px at {width} px"
+                page.screenshot(path=str(tmp_path / f"{name}-{device}.png"), full_page=True)
+            page.goto(url + pages["task"][0])
+            rows = "table.task-table tbody tr"
+            assert page.eval_on_selector_all(rows, "rs => rs.filter(r => !r.hidden).length") == 3
+            page.select_option("select.filter[data-col='1']", "low")
+            visible = page.eval_on_selector_all(rows, "rs => rs.filter(r => !r.hidden).map(r => r.dataset.entry)")
+            assert visible == [str(ids["low"])]
+        finally:
+            browser.close()

@@ -46,13 +46,23 @@ needs_postgres = pytest.mark.skipif(
 def _empty_postgres() -> str:
     store = Store(PG_URL)
     with store.engine.begin() as conn:
-        for table in ("baseline_pins", "weights", "verifications", "tokens", "submissions"):
-            conn.execute(text(f"DELETE FROM {table}"))
+        # RESTART IDENTITY: ids start at 1 again, as on a new SQLite board.
+        conn.execute(text("TRUNCATE scores, baseline_pins, weights, verifications, tokens, submissions "
+                          "RESTART IDENTITY CASCADE"))
     store.close()
     return PG_URL
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=needs_postgres)])
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=needs_postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def board(request, tmp_path) -> str:
+    """A fresh board on each backend: a SQLite file, and the test PostgreSQL database (emptied) when set."""
+    return str(tmp_path / "board.sqlite") if request.param == "sqlite" else _empty_postgres()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_concurrent_submissions_lose_nothing(tmp_path, backend):
     # SQLite: the board does not exist yet, so the workers also race to create its tables.
     board = str(tmp_path / "shared.sqlite") if backend == "sqlite" else _empty_postgres()
@@ -96,9 +106,8 @@ def test_board_url_forms(tmp_path):
     assert Store(tmp_path / "url.sqlite").entry(sid).env_id == "rayenvs/Bandit-K2n2-v0"
 
 
-@needs_postgres
-def test_postgres_round_trip(tmp_path):
-    store = Store(_empty_postgres())
+def test_round_trip_on_every_backend(tmp_path, board):
+    store = Store(board)
     b = build_bundle(make_runs(tmp_path, GOOD, weights="policy"))
     sid = store.submit(b)
     e = store.entry(sid)
@@ -110,10 +119,21 @@ def test_postgres_round_trip(tmp_path):
     assert store.entry(sid).tier == "verified" and store.verifications(sid)[0]["passed"] is True
     token = create_token(store, "pg")
     assert check_token(store, token) == "pg"
+    # Issue 13: the stored scores table works on the backend too, and follows the verification and a pin.
+    from leaderboard.stored_scores import listing
+
+    store.pin_baseline(sid)
+    other = store.submit(build_bundle(make_runs(tmp_path, [[1.0] * 4] * 3, "o", variant="pfo-last")))
+    listed, quarantined = listing(store)
+    scores = {e.id: e.score for e in listed}
+    assert quarantined == [] and scores[other].baseline_id == sid
+    assert scores[other].component_scores == {"context_0": 1.0, "context_1": 1.0}
+    store.delete(other)
+    assert [e.id for e in listing(store)[0]] == [sid]
 
 
-def test_tokens_are_hashed_and_revocable(tmp_path):
-    store = Store(tmp_path / "t.sqlite")
+def test_tokens_are_hashed_and_revocable(board):
+    store = Store(board)
     token = create_token(store, "alice")
     assert check_token(store, token) == "alice"
     assert check_token(store, token + "x") is None and check_token(store, None) is None
@@ -127,8 +147,7 @@ def test_tokens_are_hashed_and_revocable(tmp_path):
         create_token(store, "")
 
 
-def test_static_export_and_cli(tmp_path, capsys):
-    board = tmp_path / "board.sqlite"
+def test_static_export_and_cli(tmp_path, capsys, board):
     weights_runs = make_runs(tmp_path, GOOD, "a", weights="policy")
     assert main(["submit", *map(str, weights_runs), "--board", str(board), "--submitter", "<b>bold</b>"]) == 0
     assert main(["submit", *map(str, make_runs(tmp_path, [[1.0] * 4] * 3, "b")), "--board", str(board)]) == 0

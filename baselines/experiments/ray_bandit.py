@@ -75,7 +75,7 @@ class BanditSettings:
 def exact_slowest_progress(result: Any, mode: str, margin: float = 0.1) -> np.ndarray:
     """(seeds,) Fig. 3's statistic without sampling noise, for the 2 x 2 linear learners.
 
-    The slowest *expected* progress ``E[dJ] / lr`` per update (:func:`bandit_dynamics.learner_rate`, exact from
+    The slowest *expected* progress ``E[dJ] / lr`` per update (:func:`baselines.bandit.dynamics.learner_rate`, exact from
     the logged ``J``) over the logged rows where the run is more than ``margin`` of the way from its start and
     from the optimum, up to its stop. The minimum of a smoothed finite difference of the sampled curve (the
     plateau detector's ``slowest_rate``) is biased low by the sampling noise; this is not (it is biased
@@ -301,7 +301,7 @@ def _bandit_report(settings: BanditSettings, summary: dict[str, Any], wall_s: fl
         "Definitions: *slowest* (the paper's Fig. 3 statistic) is the smallest progress of a run, per update "
         "and divided by the step size, while it is more than 10% of the way from its start and from the "
         "optimum. For K = 2 it is exact: the expected progress E[dJ]/lr = |grad J|^2 of the full-W, b learner "
-        "(`bandit_dynamics.learner_rate`, twice the reduced flow's dJ/dt, since one update of step lr advances "
+        "(`baselines.bandit.dynamics.learner_rate`, twice the reduced flow's dJ/dt, since one update of step lr advances "
         "the paper's flow by 2 lr), evaluated on the run's exact J at every logged row; for K > 2 it is the "
         "minimum of the smoothed slope of the sampled curve, which sampling noise biases low (for K = 2 that "
         f"older statistic gives {modes['on-policy']['p_slowest_smoothed_le_eps']:.1%}). *plateau* is the "
