@@ -68,31 +68,51 @@ def _rom_id(game: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", game).lower()  # "NameThisGame" -> "name_this_game"
 
 
-def step_values(infos: dict[str, Any], key: str, done: np.ndarray) -> np.ndarray:
+_ALL_TRUE: dict[int, np.ndarray] = {}
+
+
+def _all_true(n: int) -> np.ndarray:
+    """A shared read-only all-True mask (the ``_key`` of a key every sub-env has; one array, not one per key)."""
+    mask = _ALL_TRUE.get(n)
+    if mask is None:
+        mask = _ALL_TRUE[n] = np.ones(n, dtype=bool)
+        mask.flags.writeable = False
+    return mask
+
+
+def ended(terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray | None:
+    """The mask of sub-envs whose episode ended at this step, or ``None`` if none did (the common case)."""
+    done = terminated | truncated
+    return done if done.any() else None
+
+
+def step_values(infos: dict[str, Any], key: str, done: np.ndarray | None) -> np.ndarray:
     """One step's per-env values of ``key``: ending sub-envs' from ``final_info``, the others' from the top."""
+    if done is None:
+        return infos[key]
     if key not in infos:  # every sub-env ended
         return infos["final_info"][key]
     top = infos[key]
-    if not done.any():
-        return top
-    final = infos["final_info"][key]
-    return np.where(done.reshape((-1,) + (1,) * (top.ndim - 1)), final, top)
+    return np.where(done.reshape((-1,) + (1,) * (top.ndim - 1)), infos["final_info"][key], top)
 
 
-def put_step_values(infos: dict[str, Any], key: str, values: np.ndarray, done: np.ndarray) -> None:
+def put_step_values(infos: dict[str, Any], key: str, values: np.ndarray, done: np.ndarray | None) -> None:
     """Store one step's per-env values where SAME_STEP autoreset puts step infos: the top level for sub-envs
-    that go on, ``final_info`` for those that ended (masks ``_key``; masked-out rows are zero)."""
-    values = np.asarray(values)
+    that go on, ``final_info`` for those that ended (``done``, see :func:`ended`; masks ``_key``;
+    masked-out rows are zero)."""
+    if done is None:
+        infos[key] = values
+        infos[f"_{key}"] = _all_true(len(values))
+        return
     live = ~done
     shape = (-1,) + (1,) * (values.ndim - 1)
     if live.any():
-        infos[key] = values if live.all() else np.where(live.reshape(shape), values, 0).astype(values.dtype)
+        infos[key] = np.where(live.reshape(shape), values, 0).astype(values.dtype)
         infos[f"_{key}"] = live
-    if done.any():
-        final = infos.setdefault("final_info", {})
-        final[key] = np.where(done.reshape(shape), values, 0).astype(values.dtype)
-        final[f"_{key}"] = done.copy()
-        infos["_final_info"] = done.copy()
+    final = infos.setdefault("final_info", {})
+    final[key] = np.where(done.reshape(shape), values, 0).astype(values.dtype)
+    final[f"_{key}"] = done.copy()
+    infos["_final_info"] = done.copy()
 
 
 def _reset_rows(num_envs: int, options: dict[str, Any] | None) -> np.ndarray:
@@ -241,13 +261,18 @@ class AtariPresetVectorEnv(VectorEnv):
             obs[rows] = reset_obs[rows]
             for key in ALE_INFO_KEYS:
                 values[key][rows] = reset_info[key][rows]
-        everyone = np.ones(self.num_envs, dtype=bool)
         for key in ALE_INFO_KEYS:  # the reset info of ending sub-envs, as SyncVectorEnv gives it
-            infos[key], infos[f"_{key}"] = values[key], everyone
+            infos[key], infos[f"_{key}"] = values[key], _all_true(self.num_envs)
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs: Any) -> None:
         self.ale = None
+
+
+def _one_hot_table(k: int) -> np.ndarray:
+    """Rows 0..k-1: one-hot; row k (= index -1, :data:`NO_COMPONENT`): zeros. ``table[c] * r[:, None]`` puts
+    each sub-env's reward in its component in one gather."""
+    return np.vstack([np.eye(k), np.zeros((1, k))])
 
 
 class _PresetWrapper(VectorWrapper):
@@ -284,11 +309,12 @@ class VectorRawReward(_PresetWrapper):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        done = terminated | truncated
+        done = ended(terminated, truncated)
         self._returns += rewards
-        put_step_values(infos, RAW_REWARD, np.asarray(rewards, dtype=np.float64), done)
+        put_step_values(infos, RAW_REWARD, rewards, done)
         put_step_values(infos, RAW_RETURN, self._returns.copy(), done)
-        self._returns[done] = 0.0
+        if done is not None:
+            self._returns[done] = 0.0
         return obs, rewards, terminated, truncated, infos
 
 
@@ -313,7 +339,7 @@ class VectorComponents(_PresetWrapper):
             self._game = game
         self.unwrapped.component_names = names
         k = len(names)
-        self._rows = np.arange(n)
+        self._onehot = _one_hot_table(k)
         self._lives = np.zeros(n, dtype=np.int64)
         self._lost = np.zeros(n, dtype=np.int64)
         self._returns = np.zeros((n, k), dtype=np.float64)
@@ -324,7 +350,7 @@ class VectorComponents(_PresetWrapper):
         self._lost[mask] = 0
         self._returns[mask] = 0.0
 
-    def _component(self, infos: dict[str, Any], done: np.ndarray) -> np.ndarray:
+    def _component(self, infos: dict[str, Any], done: np.ndarray | None) -> np.ndarray:
         if self.mode == "life":  # the life playing when the step began; then count this step's losses
             component = np.minimum(self._lost, self._returns.shape[1] - 1)
             lives = step_values(infos, "lives", done)
@@ -344,17 +370,15 @@ class VectorComponents(_PresetWrapper):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        done = terminated | truncated
+        done = ended(terminated, truncated)
         component = self._component(infos, done)
-        terms = np.zeros_like(self._returns)
-        has = component != NO_COMPONENT
-        terms[self._rows[has], component[has]] = rewards[has]
+        terms = self._onehot[component] * rewards[:, None]
         self._returns += terms
         put_step_values(infos, COMPONENT_REWARDS, terms, done)
         put_step_values(infos, COMPONENT, component, done)
         put_step_values(infos, COMPONENT_RETURNS, self._returns.copy(), done)
         put_step_values(infos, COMPONENT_PRESENT, self._present.copy(), done)
-        if done.any():
+        if done is not None:
             self._returns[done] = 0.0
             self._lost[done] = 0
             self._lives[done] = infos["lives"][done]  # the next episode's starting lives
@@ -366,7 +390,7 @@ class VectorRawComponentReturns(_PresetWrapper):
 
     def __init__(self, env: VectorEnv) -> None:
         super().__init__(env)
-        self._rows = np.arange(self.num_envs)
+        self._onehot = _one_hot_table(len(self.component_names))
         self._returns = np.zeros((self.num_envs, len(self.component_names)), dtype=np.float64)
 
     def _on_reset(self, mask: np.ndarray, seed: Any, infos: dict[str, Any]) -> None:
@@ -374,12 +398,12 @@ class VectorRawComponentReturns(_PresetWrapper):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        done = terminated | truncated
+        done = ended(terminated, truncated)
         component = step_values(infos, COMPONENT, done)
-        has = component != NO_COMPONENT
-        self._returns[self._rows[has], component[has]] += step_values(infos, RAW_REWARD, done)[has]
+        self._returns += self._onehot[component] * step_values(infos, RAW_REWARD, done)[:, None]
         put_step_values(infos, RAW_COMPONENT_RETURNS, self._returns.copy(), done)
-        self._returns[done] = 0.0
+        if done is not None:
+            self._returns[done] = 0.0
         return obs, rewards, terminated, truncated, infos
 
 
@@ -412,19 +436,20 @@ class VectorRewardMask(_PresetWrapper):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         obs, rewards, terminated, truncated, infos = self.env.step(actions)
-        done = terminated | truncated
+        done = ended(terminated, truncated)
         for i in np.flatnonzero(self._pos >= _MASK_BLOCK):
             self._draws[i] = self._rngs[i].random(_MASK_BLOCK)
             self._pos[i] = 0
         keep = self._draws[self._rows, self._pos] >= self.mask_prob
         self._pos += 1
-        put_step_values(infos, UNMASKED_REWARD, np.asarray(rewards, dtype=np.float64), done)
+        put_step_values(infos, UNMASKED_REWARD, rewards, done)
         comp = step_values(infos, COMPONENT_REWARDS, done) * keep[:, None]
         self._masked += comp
         put_step_values(infos, UNMASKED_COMPONENT_RETURNS, step_values(infos, COMPONENT_RETURNS, done), done)
         put_step_values(infos, COMPONENT_REWARDS, comp, done)
         put_step_values(infos, COMPONENT_RETURNS, self._masked.copy(), done)
-        self._masked[done] = 0.0
+        if done is not None:
+            self._masked[done] = 0.0
         return obs, np.where(keep, rewards, 0.0), terminated, truncated, infos
 
 
