@@ -11,8 +11,9 @@ grey, stack 4, no max-pooling, no no-op/fire reset, no episodic life), N sub-env
   max-pools the last two frames (no option to turn it off) and counts no-ops from 1 (``noop_max=1``: none).
 
 Every contender is built once and warmed up, then timed in alternating blocks (round r runs each contender
-for ``--steps`` vector steps in turn), so load changes hit all of them alike. Reported: median env-steps/s
-per contender and the median over rounds of ``ours / peer`` per round. Threads: ALE's and envpool's default
+for ``--steps`` vector steps in turn, the order rotating by one each round), so load changes hit all of
+them alike. Reported: median env-steps/s per contender, the median over rounds of ``ours / peer`` per round,
+and the main thread's CPU time per vector step (our wrappers' cost, robust to the machine's load). Threads: ALE's and envpool's default
 (one per CPU, at most N). Run un-niced: ``python benchmarks/bench_atari_vector.py``; record the printed load.
 """
 
@@ -68,11 +69,14 @@ def contenders(num_envs: int) -> dict[str, Callable[[], Any]]:
     return out
 
 
-def _run(env: Any, actions: np.ndarray) -> float:
-    start = time.perf_counter()
+def _run(env: Any, actions: np.ndarray) -> tuple[float, float]:
+    """Env-steps/s and the calling thread's CPU microseconds per vector step (the Python-side cost: ALE's
+    and envpool's emulation runs in their worker threads)."""
+    start, cpu = time.perf_counter(), time.thread_time()
     for a in actions:
         env.step(a)
-    return actions.size / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
+    return actions.size / wall, 1e6 * cpu / len(actions)
 
 
 def bench(num_envs: int = 8, steps: int = 300, rounds: int = 5, sync_steps: int = 100) -> dict[str, Any]:
@@ -83,14 +87,19 @@ def bench(num_envs: int = 8, steps: int = 300, rounds: int = 5, sync_steps: int 
         env.reset(**({} if name == "envpool" else {"seed": i}))  # envpool is seeded at make
         _run(env, rng.integers(8, size=(20, num_envs)))  # warm-up: threads started, caches filled
     per_round: dict[str, list[float]] = {name: [] for name in envs}
+    cpu_us: dict[str, list[float]] = {name: [] for name in envs}
+    names = list(envs)
     for r in range(rounds):
-        for name, env in envs.items():
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate who goes first
             n = sync_steps if name == "sync" else steps
-            per_round[name].append(_run(env, np.random.default_rng(r).integers(8, size=(n, num_envs))))
+            sps, cpu = _run(envs[name], np.random.default_rng(r).integers(8, size=(n, num_envs)))
+            per_round[name].append(sps)
+            cpu_us[name].append(cpu)
         print(f"round {r + 1}/{rounds}: " + ", ".join(f"{k} {v[-1]:,.0f}" for k, v in per_round.items()), flush=True)
     for env in envs.values():
         env.close()
     result: dict[str, Any] = {f"{k}_sps": statistics.median(v) for k, v in per_round.items()}
+    result |= {f"{k}_main_thread_cpu_us_per_step": statistics.median(v) for k, v in cpu_us.items()}
     ours = per_round["ours"]
     for peer in ("bare", "sync", "envpool"):
         if peer in per_round:
@@ -117,7 +126,8 @@ def main() -> None:
     if "envpool_sps" not in res:
         print("envpool: not importable here (pip install envpool)")
     for key, value in res.items():
-        print(f"{key}: {value:,.3f}" if "/" in key else f"{key}: {value:,.0f} env-steps/s")
+        unit = "" if "/" in key else (" us" if key.endswith("_us_per_step") else " env-steps/s")
+        print(f"{key}: {value:,.3f}" if "/" in key else f"{key}: {value:,.0f}{unit}")
 
 
 if __name__ == "__main__":
