@@ -186,6 +186,7 @@ def register_atari_mujoco() -> None:
                 EnvInfo(
                     id=f"{NAMESPACE}/Atari-{game}{'-Masked' if masked else ''}-v0",
                     entry_point="wrappers.atari:make_atari_env",
+                    vector_entry_point="wrappers.atari_vector:make_atari_vector_env",
                     kwargs={"game": game, "mask_prob": 0.9 if masked else 0.0},
                     description=(
                         f"ALE {game}, settings of Moalla et al. 2024"

@@ -14,6 +14,7 @@ from wrappers.atari import (
     make_atari_env,
     reward_class_names,
 )
+from wrappers.atari_vector import make_atari_vector_env
 from wrappers.component_accounting import ComponentAccounting
 from wrappers.mujoco import REWARD_TERMS, TASKS, UnitActionScaling, make_mujoco_env
 from wrappers.obs_normalization import FrozenObsNormalization, ObsStats, random_rollout_stats
@@ -34,6 +35,7 @@ __all__ = [
     "RewardValueComponents",
     "UnitActionScaling",
     "make_atari_env",
+    "make_atari_vector_env",
     "make_mujoco_env",
     "random_rollout_stats",
     "reward_class_names",

@@ -221,7 +221,18 @@ def make_atari_env(
         ``raw_component_returns`` and the contract's ``component_returns``/``component_present``.
     Registered ids:
         ``rayenvs/Atari-{Game}-v0`` and ``rayenvs/Atari-{Game}-Masked-v0`` (mask_prob 0.9) for Phoenix,
-        NameThisGame, Gravitar, BattleZone, DoubleDunk, Qbert.
+        NameThisGame, Gravitar, BattleZone, DoubleDunk, Qbert. ``gym.make_vec(id, N)`` builds their vector
+        entry point, :func:`wrappers.atari_vector.make_atari_vector_env` (ale_py's C++ vector env).
+    Version History:
+        v0 (later): ``gym.make_vec(id, N)`` no longer builds ``SyncVectorEnv`` of this stack (NEXT_STEP
+        autoreset) but the ALE vector env with SAME_STEP autoreset, the suite's convention for native vector
+        envs. Spaces, rewards, components and info keys are those of this stack under
+        ``SyncVectorEnv(autoreset_mode=SAME_STEP)``, and a sub-env seeded with ``s`` replays this env's
+        ``reset(seed=s)`` episode exactly when ALE's seed of ``s`` is below 2**31 (about half of all seeds);
+        otherwise, and after an episode whose game over fell mid-step, the sticky-action stream differs
+        (same distribution). We kept the id: single envs are unchanged and no episode's distribution
+        changed, only the vector interface's autoreset step and which sticky-action sample a seed draws.
+        ``gym.make_vec(id, N, vectorization_mode="sync")`` still builds the old vector env exactly.
     Arguments:
         game: one of :data:`GAMES`.
         mask_prob: probability in [0, 1] of zeroing each training reward; 0 adds no mask wrapper.
