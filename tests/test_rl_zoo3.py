@@ -165,10 +165,11 @@ def test_rl_zoo3_record_video_films_every_family(family: str, tmp_path, monkeypa
     env_id = ONE_ID_PER_FILE[family]
     extra = ("--env-kwargs", "warmup_steps:20") if family == "mujoco" else ()
     _tiny_zoo_train(env_id, family, tmp_path, monkeypatch, extra)
-    video = _record_video(env_id, tmp_path, frames=6)
+    # 10 steps: moviepy 2.x drops the last frame of some clips by float rounding (7 frames at 30 fps give 6)
+    video = _record_video(env_id, tmp_path, frames=10)
     if family != "mujoco":  # MuJoCo's own render needs the GL backend the shim set in its subprocess only
-        _assert_video(video, env_id, frames=6)
+        _assert_video(video, env_id, frames=10)
     else:
         import imageio_ffmpeg
 
-        assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == 7
+        assert imageio_ffmpeg.count_frames_and_secs(str(video))[0] == 11
