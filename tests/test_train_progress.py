@@ -73,3 +73,28 @@ def test_rayenvs_train_prints_status_lines_to_a_log_and_stops_at_the_budget(tmp_
                             r"elapsed \dm\d\ds, ETA 0m00s", lines[-1]), lines[-1]
     assert "128/100" not in err and "\r" not in err and "\x1b[" not in err  # no bar, no terminal codes
     assert "seed 1 (2/2) done: 128 steps in" in err
+
+
+def test_job_bars_print_whole_lines_to_a_log_at_most_every_interval(monkeypatch) -> None:
+    """The reproductions' and quickstart's tqdm bars: no carriage returns in a log, postfix changes batched."""
+    import tqdm.std
+
+    from baselines.common.progress import job_bar
+
+    clock = _Clock(0.0)
+    monkeypatch.setattr(tqdm.std, "time", clock)  # tqdm's own timer
+    out = io.StringIO()
+    bar = job_bar(["a", "b", "c", "d"], desc="ray-bandit", stream=out, every_s=10.0)
+    for i, job in enumerate(bar):
+        bar.set_postfix_str(f"job {job}")
+        clock.t = 6.0 * (i + 1)  # jobs of 6 s: a line at most every 10 s, plus the first and the last
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue() and len(lines) == 4, lines
+    assert lines[0].startswith("ray-bandit:   0%|") and lines[0].endswith("0/4 [00:00<?, ?it/s]")
+    assert re.search(r"ray-bandit:  50%\|#+ +\| 2/4 \[00:12<00:\d\d,  6\.00s/it, job b\]$", lines[1]), lines[1]
+    assert re.search(r"ray-bandit: 100%\|#+\| 4/4 \[00:24<00:00,  6\.00s/it, job d\]$", lines[-1]), lines[-1]
+    # on a terminal it stays tqdm's in-place bar
+    tty = io.StringIO()
+    with job_bar(total=2, desc="quickstart", unit="job", stream=tty, terminal=True) as b:
+        b.update(2)
+    assert "\r" in tty.getvalue()
