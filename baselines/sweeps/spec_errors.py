@@ -57,7 +57,7 @@ def _bounds(info: Any) -> str:
 
 
 def _kind(info: Any) -> str:
-    args = {a for a in typing.get_args(info.annotation)} | {info.annotation}
+    args = set(typing.get_args(info.annotation)) | {info.annotation}
     return "an integer" if int in args else "a number" if float in args else "a value"
 
 
@@ -99,7 +99,7 @@ def describe(err: dict[str, Any], model: type[BaseModel]) -> str:
     if kind == "missing":
         return f"{path}: required key is missing"
     if kind == "literal_error" and info is not None:
-        choices = [c for c in typing.get_args(info.annotation)]
+        choices = list(typing.get_args(info.annotation))
         close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return f"{path}: {value!r} is not allowed; {hint}allowed: {', '.join(repr(c) for c in choices)}"
