@@ -89,8 +89,8 @@ def run_quickstart(
 ) -> dict[str, Any]:
     """Run the whole main job into ``root``; returns a summary (used by the tests and the CLI)."""
     from rich.console import Console
-    from tqdm.auto import tqdm
 
+    from baselines.common.progress import job_bar
     from baselines.sweeps.sweep import SweepSpec, run_sweep
 
     console = console or Console()
@@ -108,7 +108,7 @@ def run_quickstart(
         from baselines.sweeps.sweep import expand
 
         total = len(expand(spec, runs))
-        with tqdm(total=total, desc=f"quickstart: {what}", unit="job") as bar:
+        with job_bar(total=total, desc=f"quickstart: {what}", unit="job") as bar:
             def on_update(job_id, st, bar=bar):
                 if st.state in ("done", "failed"):
                     bar.update(1)

@@ -124,3 +124,21 @@ def test_export_onto_a_file_is_a_clear_error(tmp_path, capsys) -> None:
     assert main(["leaderboard", "export", "--board", str(board), "--html", str(target)]) == 2
     assert f"--html '{target}' is a file; give a folder" in capsys.readouterr().err
     assert target.read_text() == "not a folder"
+
+
+def test_rayenvs_sweep_reports_a_bad_file_one_line_per_problem_and_starts_nothing(tmp_path, capsys) -> None:
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text("name: s\nalgo: bandit\nenvs: [rayenvs/Bandit-K2n2-v0]\nvariants: [tabluar]\nseeds: [0]\n"
+                     "timestep: 100\n")
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"rayenvs sweep: error: sweep file {sweep} has 2 problems:",
+        f"  {sweep}:4: variants: bandit modes ['tabluar'] unknown; did you mean 'tabular'? allowed: "
+        "['on-policy', 'tabular', 'separate', 'uniform', 'supervised', 'mixed']",
+        f"  {sweep}:6: timestep: unknown key; did you mean 'timesteps'? allowed keys: algo, device, envs, "
+        "eval_episodes, max_node_losses, max_retries, metrics_every, name, overrides, resources, seeds, "
+        "seeds_per_job, timesteps, variants",
+    ]
+    assert "Traceback" not in err and not out.exists()

@@ -46,15 +46,15 @@ def test_expand_bandit_batches_seeds_and_ppo_splits_them(tmp_path):
 @pytest.mark.parametrize(
     "data, needle",
     [
-        ({"envs": ["rayenvs/Nope-v0"]}, "unknown env id"),
-        ({"variants": ["greedy"]}, "bandit modes ['greedy'] unknown"),
-        ({"algo": "ppo", "variants": ["pfo-sometimes"]}, "pfo-sometimes"),
-        ({"envs": ["rayenvs/MultiRoom-R2-v0"]}, "needs bandit envs"),
-        ({"seeds": [1, 1]}, "distinct"),
-        ({"timesteps": 0}, "timesteps"),
-        ({"name": "a b"}, "may only hold"),
-        ({"surprise": 1}, "surprise"),
-        ({"device": "tpu"}, "device 'tpu' is not one of auto, cpu, cuda, cuda:N, mps"),
+        ({"envs": ["rayenvs/Nope-v0"]}, ": envs[0]: unknown env id 'rayenvs/Nope-v0'"),
+        ({"variants": ["greedy"]}, ": variants: bandit modes ['greedy'] unknown"),
+        ({"algo": "ppo", "variants": ["pfo-sometimes"]}, ": variants: unknown variant part 'pfo-sometimes'"),
+        ({"envs": ["rayenvs/MultiRoom-R2-v0"]}, ": envs: algo 'bandit' needs bandit envs"),
+        ({"seeds": [1, 1]}, ": seeds: [1, 1] has repeated [1]; seeds must be distinct integers >= 0"),
+        ({"timesteps": 0}, ": timesteps: 0 is out of range; allowed: an integer > 0"),
+        ({"name": "a b"}, ": name: 'a b' may only hold"),
+        ({"surprise": 1}, ": surprise: unknown key; allowed keys: algo, device, envs,"),
+        ({"device": "tpu"}, ": device: 'tpu' is not a torch device; allowed: auto, cpu, cuda, cuda:N, mps"),
     ],
 )
 def test_bad_sweep_files_name_the_problem(tmp_path, data, needle):
@@ -211,7 +211,7 @@ def test_rerun_with_changed_settings_is_refused_naming_the_change(tmp_path):
     [
         ({"overrides": {"n_env": 4}}, r"unknown bandit override key\(s\) \['n_env'\]; allowed keys: \[.*'lr'"),
         ({"algo": "ppo", "variants": ["baseline"], "overrides": {"n_env": 4}},
-         r"unknown hyperparameter key\(s\) \['n_env'\]; allowed keys: \[.*'n_envs'"),
+         r"unknown hyperparameter key\(s\) \['n_env'\]; did you mean 'n_envs' for 'n_env'\? allowed keys: \[.*'n_envs'"),
     ],
 )
 def test_bad_override_keys_are_refused_before_any_job(tmp_path, kw, needle):
@@ -237,3 +237,84 @@ def test_bandit_seeds_split_into_jobs_of_seeds_per_job(tmp_path):
         ("Bandit-K2n2-v0/tabular/seeds_4-4", (4,)),
     ]
     assert [j.job_id for j in expand(_spec(variants=["tabular"]), tmp_path)] == ["Bandit-K2n2-v0/tabular"]
+
+
+def test_sweep_file_problems_are_one_line_each_with_file_line_key_value_and_what_is_allowed(tmp_path):
+    """No pydantic dump (type tags, URLs): every problem on its own line, at the line to fix."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: t\n"
+        "algo: pp\n"
+        "envs: [rayenvs/Bandit-K2n2-v0, rayenvs/Bandit-K2n2-v9]\n"
+        "seeds: [0, -1]\n"
+        "timesteps: -5\n"
+        "resources: {cpus: 0, gpu: 1}\n"
+        "seed: [1]\n"
+        "max_retries: 50\n"
+        "device: banana\n"
+        "eval_episodes: many\n"
+    )
+    with pytest.raises(ValueError) as err:
+        load_sweep(path)
+    lines = str(err.value).splitlines()
+    assert lines[0] == f"sweep file {path} has 10 problems:"
+    assert sorted(lines[1:]) == sorted(f"  {path}:{rest}" for rest in [
+        "2: algo: 'pp' is not allowed; did you mean 'ppo'? allowed: 'ppo', 'bandit'",
+        "3: envs[1]: unknown env id 'rayenvs/Bandit-K2n2-v9'; did you mean 'rayenvs/Bandit-K2n2-v0' or "
+        "'rayenvs/Bandit-K2n8-v0' or 'rayenvs/Bandit-K8n8-v0'? registered rayenvs ids are: "
+        + ", ".join(sorted(__import__("rayenvs").CATALOG)),
+        "4: seeds: [0, -1] has negative [-1]; seeds must be distinct integers >= 0",
+        "5: timesteps: -5 is out of range; allowed: an integer > 0",
+        "6: resources.cpus: 0 is out of range; allowed: a number > 0",
+        "6: resources.gpu: unknown key; did you mean 'gpus'? allowed keys: cpus, gpus",
+        "7: seed: unknown key; did you mean 'seeds'? allowed keys: algo, device, envs, eval_episodes, "
+        "max_node_losses, max_retries, metrics_every, name, overrides, resources, seeds, seeds_per_job, "
+        "timesteps, variants",
+        "8: max_retries: 50 is out of range; allowed: an integer >= 0 and <= 20",
+        "9: device: 'banana' is not a torch device; allowed: auto, cpu, cuda, cuda:N, mps",
+        "10: eval_episodes: 'many' should be a valid integer, unable to parse string as an integer",
+    ])
+    assert "pydantic" not in str(err.value) and "type=" not in str(err.value)
+    # a single problem is one line; a missing key has no line to point at
+    path.write_text("name: t\nenvs: [rayenvs/Bandit-K2n2-v0]\n")
+    with pytest.raises(ValueError) as err:
+        load_sweep(path)
+    assert str(err.value) == f"sweep file {path}: seeds: required key is missing"
+    path.write_text("name: t\nalgo: bandit\nenvs: [rayenvs/Bandit-K2n2-v0]\nvariants: [tabular, on-polcy]\n"
+                    "seeds: [0]\n")
+    with pytest.raises(ValueError) as err:
+        load_sweep(path)
+    assert str(err.value).startswith(f"sweep file {path}:4: variants: bandit modes ['on-polcy'] unknown; "
+                                     "did you mean 'on-policy'? allowed: ['on-policy', 'tabular',")
+
+
+def test_sweep_file_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: t\nenvs: [rayenvs/Bandit-K2n2-v0\nseeds: [0]\n")
+    with pytest.raises(ValueError) as err:
+        load_sweep(path)
+    assert str(err.value) == (f"sweep file {str(path)!r} is not valid YAML: line 3, column 6: expected ',' or ']', "
+                              "but got ':' (while parsing a flow sequence at line 2, column 7)")
+    path.write_text("name: t\n\tseeds: [0]\n")
+    with pytest.raises(ValueError, match=r"broken.yaml' is not valid YAML: line 2, column 1: found character '\\t'"):
+        load_sweep(path)
+
+
+@pytest.mark.parametrize(
+    "overrides, algo, variants, message",
+    [
+        ("{n_stepz: 4}", "ppo", "[baseline]",
+         "overrides: unknown hyperparameter key(s) ['n_stepz']; did you mean 'n_steps' for 'n_stepz'? allowed keys: ["),
+        ("{learning_rat: 0.1}", "bandit", "[tabular]",
+         "overrides: unknown bandit override key(s) ['learning_rat']; allowed keys: ["),
+        ("{stop_att: 1.5}", "bandit", "[tabular]",
+         "overrides: unknown bandit override key(s) ['stop_att']; did you mean 'stop_at' for 'stop_att'? allowed"),
+    ],
+)
+def test_sweep_file_override_keys_are_checked_when_the_file_is_read(tmp_path, overrides, algo, variants, message):
+    path = tmp_path / "o.yaml"
+    path.write_text(f"name: t\nalgo: {algo}\nenvs: [rayenvs/Bandit-K2n2-v0]\nvariants: {variants}\nseeds: [0]\n"
+                    f"overrides: {overrides}\n")
+    with pytest.raises(ValueError) as err:
+        load_sweep(path)
+    assert str(err.value).startswith(f"sweep file {path}:6: {message}")

@@ -296,9 +296,9 @@ def _train(cfg: BanditConfig) -> BanditResult:
 
     bar = None
     if cfg.progress:
-        from tqdm.auto import tqdm
+        from baselines.common.progress import job_bar
 
-        bar = tqdm(total=max_updates, desc=f"bandit {cfg.mode} K={K} n={n}", unit="upd")
+        bar = job_bar(total=max_updates, desc=f"bandit {cfg.mode} K={K} n={n}", unit="upd")
 
     update = 0
     while update < max_updates:

@@ -92,7 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-progress",
         action="store_true",
-        help="hide the progress bar (shown only on a terminal; a line per seed is printed either way)",
+        help="hide the progress display (a bar on a terminal, a status line every 15 s otherwise; the line "
+        "per seed is printed either way)",
     )
     p.set_defaults(func=_cmd_train)
 
@@ -157,13 +158,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     table = Table(title=f"{args.env_id}  {variant}")
     for col in ("seed", "steps", "final eval return", "wall time (s)", "run directory"):
         table.add_column(col)
-    show_bar = not args.no_progress and sys.stderr.isatty()
+    show_progress = not args.no_progress
     for k, seed in enumerate(args.seeds, start=1):
-        # one line per seed, terminal or not (a log file gets it too; the bar itself is terminal-only)
+        # one line per seed, terminal or not; the progress display is a bar on a terminal, status lines otherwise
         print(f"rayenvs train: {args.env_id} {variant} seed {seed} ({k}/{len(args.seeds)}) ...", file=sys.stderr,
               flush=True)
         try:
-            run = _train_seed(args, variant, seed, out, show_bar)
+            run = _train_seed(args, variant, seed, out, show_progress,
+                              f"rayenvs train: seed {seed} ({k}/{len(args.seeds)})")
         except KeyboardInterrupt:
             print(
                 f"rayenvs train: interrupted at seed {seed}; rerun with --resume to continue", file=sys.stderr
@@ -178,7 +180,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path, show_bar: bool) -> Path:
+def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path, progress: bool, label: str) -> Path:
     from baselines.diagnostics.metrics import metrics_callback_for
     from baselines.training.loop import run_training
 
@@ -197,7 +199,8 @@ def _train_seed(args: argparse.Namespace, variant: str, seed: int, out: Path, sh
         eval_episodes=args.eval_episodes,
         checkpoint_freq=args.checkpoint_freq,
         resume=args.resume,
-        progress=show_bar,
+        progress=progress,
+        progress_label=label,
         n_envs=args.n_envs,
         eval_deterministic=not args.eval_stochastic,
         extra_callbacks=[metrics] if metrics is not None else [],

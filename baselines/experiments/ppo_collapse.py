@@ -173,8 +173,7 @@ def reproduce_ppo_collapse(
     rollouts. ``timesteps`` and ``overrides`` (applied to every configuration, before its own) shrink it
     further for tests. Finished runs under ``out_dir/runs*`` are reused and interrupted ones resumed.
     """
-    from tqdm.auto import tqdm
-
+    from baselines.common.progress import job_bar
     from baselines.diagnostics.metrics import RepresentationMetricsCallback
     from baselines.ppo.variants import canonical_variant
     from baselines.training.config import resolve_config
@@ -203,7 +202,7 @@ def reproduce_ppo_collapse(
     t0 = time.perf_counter()
     jobs = [(c, s) for c in configs for s in range(seeds)]
     runs: dict[str, list[Any]] = {c.label: [] for c in configs}
-    bar = tqdm(jobs, desc="ppo-collapse", disable=not progress)
+    bar = job_bar(jobs, desc="ppo-collapse", disable=not progress)
     for cfg, seed in bar:
         bar.set_postfix_str(f"{cfg.label} seed {seed}")
         metrics = RepresentationMetricsCallback(

@@ -133,15 +133,14 @@ def _bandit_stats(result: Any, reports: list[Any], mode: str = "on-policy") -> d
 
 def _train_bandits(settings: BanditSettings, progress: bool) -> tuple[dict, dict]:
     """Run every (mode, K) job; returns ``{(mode, K): BanditResult}`` and ``{(mode, K): plateau reports}``."""
-    from tqdm.auto import tqdm
-
     from baselines.bandit.learners import train_bandit
+    from baselines.common.progress import job_bar
     from baselines.diagnostics.plateaus import plateaus_from_bandit
 
     jobs = [(m, 2) for m in ("on-policy", *ABLATIONS)]
     jobs += [("on-policy", k) for k in settings.contexts if k != 2]
     results, reports = {}, {}
-    bar = tqdm(jobs, desc="ray-bandit", disable=not progress)
+    bar = job_bar(jobs, desc="ray-bandit", disable=not progress)
     for mode, k in bar:
         bar.set_postfix_str(f"{mode} K={k}")
         log_every = max(1, settings.max_samples // k // LOGGED_ROWS)

@@ -56,7 +56,11 @@ def check_overrides(spec: SweepSpec) -> None:
         known = sorted({f.name for f in fields(BanditConfig)} - set_by_job)
         unknown = sorted(set(spec.overrides) - set(known))
         if unknown:
-            raise ValueError(f"unknown bandit override key(s) {unknown}; allowed keys: {known}")
+            import difflib
+
+            close = {k: difflib.get_close_matches(k, known, n=1, cutoff=0.6) for k in unknown}
+            hint = "".join(f"did you mean {c[0]!r} for {k!r}? " for k, c in close.items() if c)
+            raise ValueError(f"unknown bandit override key(s) {unknown}; {hint}allowed keys: {known}")
     else:
         from baselines.training.config import resolve_config
 

@@ -43,11 +43,20 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from baselines.sweeps.checks import check_overrides, check_unchanged
+from baselines.sweeps.spec_errors import describe_validation_error, key_line
 from baselines.training.config import load_yaml_file
 from baselines.training.loop import run_dir_for
 from baselines.training.loop import sanitise as _slug
@@ -57,6 +66,15 @@ from rayenvs.registration import env_info
 
 COMPLETIONS_LOG = "completions.log"
 STATE_FILE = "sweep.json"
+
+
+def _known_env(env_id: str) -> str:
+    env_info(env_id)  # ValueError naming the unknown id and the close ones
+    return env_id
+
+
+#: a registered id, checked item by item so an error names its index (``envs[1]``)
+EnvId = Annotated[str, AfterValidator(_known_env)]
 
 
 class Resources(BaseModel):
@@ -74,7 +92,7 @@ class SweepSpec(BaseModel):
 
     name: str = Field(min_length=1)
     algo: Literal["ppo", "bandit"] = "ppo"
-    envs: list[str] = Field(min_length=1)
+    envs: list[EnvId] = Field(min_length=1)
     variants: list[str] = Field(default_factory=lambda: ["baseline"], min_length=1)
     seeds: list[int] = Field(min_length=1)
     timesteps: int | None = Field(default=None, gt=0)
@@ -91,14 +109,36 @@ class SweepSpec(BaseModel):
     @classmethod
     def _safe_name(cls, v: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", v):
-            raise ValueError(f"sweep name {v!r} may only hold letters, digits, '_', '.', '-'")
+            raise ValueError(f"{v!r} may only hold letters, digits, '_', '.', '-'")
         return v
 
     @field_validator("envs")
     @classmethod
-    def _known_envs(cls, v: list[str]) -> list[str]:
-        for env_id in v:
-            env_info(env_id)  # ValueError naming the unknown id
+    def _envs_fit_algo(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("algo") == "bandit":
+            not_bandit = [e for e in v if env_info(e).family != "bandit"]
+            if not_bandit:
+                raise ValueError(f"algo 'bandit' needs bandit envs, got {not_bandit}")
+        return v
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_fit_algo(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("algo") == "bandit":
+            from baselines.bandit.learners import MODES
+
+            bad = [m for m in v if m not in MODES]
+            if bad:
+                import difflib
+
+                close = [c for m in bad for c in difflib.get_close_matches(m, list(MODES), n=1, cutoff=0.6)]
+                hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+                raise ValueError(f"bandit modes {bad} unknown; {hint}allowed: {list(MODES)}")
+        elif info.data.get("algo") == "ppo":
+            from baselines.ppo.variants import parse_variant
+
+            for variant in v:
+                parse_variant(variant)
         return v
 
     @field_validator("device")
@@ -109,45 +149,36 @@ class SweepSpec(BaseModel):
         if v != "auto":
             dev = parse_device(v)
             if dev is None or dev.type not in SUPPORTED:
-                raise ValueError(f"device {v!r} is not one of auto, cpu, cuda, cuda:N, mps")
+                raise ValueError(f"{v!r} is not a torch device; allowed: auto, cpu, cuda, cuda:N, mps")
         return v
 
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v) or any(s < 0 for s in v):
-            raise ValueError(f"seeds {v} must be distinct non-negative integers")
+        negative = [s for s in v if s < 0]
+        repeated = sorted({s for s in v if v.count(s) > 1})
+        if negative or repeated:
+            what = f"negative {negative}" if negative else f"repeated {repeated}"
+            raise ValueError(f"{v} has {what}; seeds must be distinct integers >= 0")
         return v
-
-    @model_validator(mode="after")
-    def _variants_fit_algo(self) -> SweepSpec:
-        if self.algo == "bandit":
-            from baselines.bandit.learners import MODES
-
-            bad = [v for v in self.variants if v not in MODES]
-            if bad:
-                raise ValueError(f"bandit modes {bad} unknown; allowed: {list(MODES)}")
-            not_bandit = [e for e in self.envs if env_info(e).family != "bandit"]
-            if not_bandit:
-                raise ValueError(f"algo 'bandit' needs bandit envs, got {not_bandit}")
-        else:
-            from baselines.ppo.variants import parse_variant
-
-            for v in self.variants:
-                parse_variant(v)
-        return self
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep YAML file; errors name the file and the bad field."""
+    """Read and validate a sweep YAML file, override keys included; errors name the file, line and key."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"sweep file {p} does not exist")
-    data = load_yaml_file(p)  # errors name the file: unreadable, invalid YAML, not a mapping
+    data = load_yaml_file(p, kind="sweep file")  # errors name the file (and the line of a YAML syntax error)
     try:
-        return SweepSpec.model_validate(data)
-    except Exception as exc:  # pydantic's message names the field
-        raise ValueError(f"sweep file {p}: {exc}") from exc
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:  # one line per problem: file, line, key path, value, what is allowed
+        raise ValueError(describe_validation_error(exc, SweepSpec, p)) from None
+    try:
+        check_overrides(spec)
+    except ValueError as exc:
+        line = key_line(p, ("overrides",))
+        raise ValueError(f"sweep file {p}{f':{line}' if line else ''}: overrides: {exc}") from None
+    return spec
 
 
 @dataclass(frozen=True)

@@ -74,22 +74,30 @@ def parse_yaml(text: str, where: str = "value") -> Any:
     """Parse YAML text with YAML 1.2 floats; a syntax error becomes a ValueError naming ``where``."""
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:  # PyYAML's own text says "<unicode string>" and spreads over lines
+        mark = exc.problem_mark or exc.context_mark
+        at = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = exc.problem or exc.context or "syntax error"
+        context = ""
+        if exc.context and exc.problem and exc.context_mark is not None:
+            context = f" ({exc.context} at line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        raise ValueError(f"{where} is not valid YAML: {at}{problem}{context}") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"{where} is not valid YAML: {exc}") from exc
+        raise ValueError(f"{where} is not valid YAML: {exc}") from None
 
 
-def load_yaml_file(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``path`` (an empty file is an empty mapping)."""
+def load_yaml_file(path: str | Path, kind: str = "config file") -> dict[str, Any]:
+    """Read a YAML mapping from ``path`` (an empty file is an empty mapping); errors say ``kind 'path'``."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ValueError(f"cannot read config file {str(p)!r}: {exc.strerror or exc}") from exc
-    data = parse_yaml(text, where=f"config file {str(p)!r}")
+        raise ValueError(f"cannot read {kind} {str(p)!r}: {exc.strerror or exc}") from exc
+    data = parse_yaml(text, where=f"{kind} {str(p)!r}")
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ValueError(f"config file {str(p)!r} must hold a mapping of keys, not {type(data).__name__}")
+        raise ValueError(f"{kind} {str(p)!r} must hold a mapping of keys, not {type(data).__name__}")
     return data
 
 
@@ -253,7 +261,11 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     allowed = model_keys() | set(RUN_KEYS)
     unknown = sorted(set(out) - allowed)
     if unknown:
-        raise ValueError(f"unknown hyperparameter key(s) {unknown}; allowed keys: {sorted(allowed)}")
+        import difflib
+
+        close = {k: difflib.get_close_matches(k, sorted(allowed), n=1, cutoff=0.6) for k in unknown}
+        hint = "".join(f"did you mean {c[0]!r} for {k!r}? " for k, c in close.items() if c)
+        raise ValueError(f"unknown hyperparameter key(s) {unknown}; {hint}allowed keys: {sorted(allowed)}")
     for key in INT_KEYS:
         if key not in out:
             continue

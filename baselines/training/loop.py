@@ -48,6 +48,7 @@ from baselines.training.checkpoints import (
     restore_logger_pending,
     save_checkpoint,
 )
+from baselines.training.progress import TrainProgress
 from baselines.training.vec_env import component_names_of, make_train_env, make_vector_env
 from rayenvs.atomic import atomic_write, atomic_write_text
 from rayenvs.validation import check_int, check_seed
@@ -173,7 +174,9 @@ class TrainingConfig:
 
     ``overrides`` are ``--set`` strings or a mapping of (dotted) keys to values; ``timesteps`` overrides the
     config's ``n_timesteps``. ``eval_freq`` / ``checkpoint_freq`` default to 1/20 and 1/10 of the budget.
-    ``run_dir`` overrides the ``out_dir/<env>/<variant>/seed_<s>`` layout.
+    ``run_dir`` overrides the ``out_dir/<env>/<variant>/seed_<s>`` layout. ``progress`` shows
+    :class:`baselines.training.progress.TrainProgress` on stderr (a bar on a terminal, status lines otherwise),
+    headed ``progress_label`` (default ``"<env> <variant> seed <s>"``).
     """
 
     env_id: str
@@ -189,6 +192,7 @@ class TrainingConfig:
     checkpoint_freq: int | None = None
     resume: bool = False
     progress: bool = True
+    progress_label: str | None = None
     run_dir: str | Path | None = None
     n_envs: int | None = None
     eval_deterministic: bool = True
@@ -346,6 +350,7 @@ def run_training(
             on_checkpoint(rdir)
 
     ckpt_cb = CheckpointCallback(take_checkpoint, checkpoint_freq)
+    shown = [TrainProgress(total, cfg.progress_label or f"{cfg.env_id} {variant} seed {cfg.seed}")] if cfg.progress else []
 
     def result(complete: bool) -> RunResult:
         return RunResult(
@@ -368,9 +373,8 @@ def run_training(
     try:
         model.learn(
             total_timesteps=max(0, total - int(model.num_timesteps)),
-            callback=CallbackList([train_cb, eval_cb, *extras, ckpt_cb]),
+            callback=CallbackList([train_cb, eval_cb, *extras, ckpt_cb, *shown]),
             reset_num_timesteps=False,
-            progress_bar=cfg.progress,
         )
     except BaseException:
         if eval_cb.recorder.steps:
