@@ -22,6 +22,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
+from rayenvs.envs import bandit_kernels
 from rayenvs.validation import is_int
 
 
@@ -234,13 +235,6 @@ def _info_block(n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
     return comp_rewards, comp_returns, final_obs, present
 
 
-def _load_kernels() -> Any:
-    """The numba kernels module, imported on first use so ``import rayenvs`` does not pay numba's import."""
-    from rayenvs.envs import bandit_kernels
-
-    return bandit_kernels
-
-
 def _check_render_mode(render_mode: str | None) -> None:
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
@@ -307,7 +301,6 @@ class ContextualBanditVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
         self._cdf = _cdf(self.context_probs)
-        self._kernels = _load_kernels()
         # The all-True masks and the all-False truncations are the same every step: shared, read-only.
         self._all = np.ones(self.num_envs, dtype=bool)
         self._all.flags.writeable = False
@@ -352,16 +345,16 @@ class ContextualBanditVectorEnv(VectorEnv):
         envs = np.flatnonzero(mask)
         fresh = [i for i in envs if seeds[i] is not None or not self._seeded[i]]
         if fresh:
-            self._kernels.pack_states([seeding.np_random(seeds[i])[0] for i in fresh], self._states, fresh)
+            bandit_kernels.pack_states([seeding.np_random(seeds[i])[0] for i in fresh], self._states, fresh)
             self._seeded[fresh] = True
         # A new array each time: the step's infos hand out ``self.contexts`` itself, so it is never written.
         new = self.contexts.copy()
-        self._kernels.draw_contexts(self._states, self._cdf, envs, new)
+        bandit_kernels.draw_contexts(self._states, self._cdf, envs, new)
         self.contexts = new
         # Unmasked entries are 0, as Gymnasium's info aggregation leaves them.
         contexts = np.zeros(self.num_envs, dtype=np.int64)
         contexts[envs] = self.contexts[envs]
-        obs = self._kernels.one_hot(self.contexts, self.num_contexts)
+        obs = bandit_kernels.one_hot(self.contexts, self.num_contexts)
         return obs, {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -371,7 +364,7 @@ class ContextualBanditVectorEnv(VectorEnv):
         acts = np.asarray(actions)
         if acts.shape != (self.num_envs,) or acts.dtype.kind not in "iu":
             raise ValueError(f"actions must be an integer array of shape ({self.num_envs},), got {acts!r}")
-        if self._kernels.first_bad_action(acts, self.num_arms) >= 0:
+        if bandit_kernels.first_bad_action(acts, self.num_arms) >= 0:
             raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
         old = self.contexts
         if self.render_mode is not None:
@@ -383,7 +376,7 @@ class ContextualBanditVectorEnv(VectorEnv):
         rewards = np.empty(n)
         self.contexts = np.empty(n, dtype=np.int64)
         comp_rewards, comp_returns, final_obs, present = _info_block(n, k)
-        self._kernels.step_all(
+        bandit_kernels.step_all(
             acts, old, self._states, self._cdf, obs, rewards, self.contexts,
             final_obs, comp_rewards, comp_returns, present,
         )
