@@ -250,6 +250,10 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
     for "first"), ``render_mode`` (None or "rgb_array").
 
     ## Version History
+    - v0 (issue 15): the batched core's observe and move run as numba kernels and the vector env's
+      per-env streams as PCG64 states advanced in numba (:mod:`rayenvs.envs.pcg64`, the same doubles as
+      each sub-env's ``Generator``). Observations (byte for byte), rewards, infos and every per-seed
+      stream are unchanged, so the id keeps its version.
     - v0 (later): the native vector env accepts ``render_mode="rgb_array"`` too (``render()`` gives one frame
       per sub-env). Rendering reads the state only; observations, rewards and streams are unchanged.
     """
