@@ -1,10 +1,10 @@
-"""The K x n contextual bandit of Schaul et al. (2019), as a single env and as a native numpy vector env.
+"""The K x n contextual bandit of Schaul et al. (2019), as a single env and as a native (numba) vector env.
 
 The bandit is the smallest setting where ray interference shows: every context is one component of the
 objective and all of them compete for a shared bias. Its episodes last one step, so Gymnasium's generic
 vectorisation (one Python env object per copy, and with NEXT_STEP autoreset a wasted reset step after every
-episode) would dominate the cost of training; :class:`ContextualBanditVectorEnv` steps all copies with a few
-numpy operations while producing exactly the streams the single env produces under the same seeds.
+episode) would dominate the cost of training; :class:`ContextualBanditVectorEnv` steps all copies in one numba
+pass while producing exactly the streams the single env produces under the same seeds.
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ def bandit_frame(num_contexts: int, num_arms: int, context: int, action: int | N
 
 
 class ContextualBanditVectorEnv(VectorEnv):
-    """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once with numpy (SAME_STEP autoreset).
+    """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once by numba (SAME_STEP autoreset).
 
     Every step ends every episode, so each step returns the next episode's observation directly, with the
     finished episodes' observations in ``info["final_obs"]`` (one ``(N, K)`` float32 array; row i is sub-env

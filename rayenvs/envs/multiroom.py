@@ -311,7 +311,7 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
 
 
 class MultiRoomVectorEnv(VectorEnv):
-    """``num_envs`` MultiRoom episodes stepped at once with numpy; SAME_STEP autoreset.
+    """``num_envs`` MultiRoom episodes stepped at once (numpy and numba); SAME_STEP autoreset.
 
     Sub-env ``i`` behaves exactly like ``MultiRoomEnv(...).reset(seed=seed + i)`` stepped with the same
     actions, automatic resets and time-limit truncation included. On a step where sub-env ``i`` ends,

@@ -6,6 +6,9 @@ state (128-bit state and increment, as two uint64 words each) is one row of an `
 numba advances it with numpy's own algorithm (PCG XSL-RR 128/64: step the LCG, then output from the new
 state; ``random()`` is ``(next64 >> 11) * 2**-53``). ``tests/test_bandit_env.py`` checks the doubles and
 the final states against numpy's.
+
+numba's on-disk cache keys each kernel on its own file only: after editing this module, delete the
+``__pycache__/*.nb[ci]`` files of the kernel modules that call it, or they keep the old compiled code.
 """
 
 from __future__ import annotations
