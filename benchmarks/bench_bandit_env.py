@@ -77,8 +77,8 @@ def _bound_steps_per_second(num_envs: int, num_contexts: int, steps: int, seed: 
 
 
 def bench_bandit_bound(num_envs: int = 65536, num_contexts: int = 2, steps: int = 1024, seed: int = 0) -> dict:
-    """Env steps/s of the native vector env vs the numpy lower bound (``steps`` = one block, so the
-    native env's per-block refill is counted exactly once, as in a long run)."""
+    """Env steps/s of the native vector env vs the numpy lower bound, same process, same actions
+    (``bench_bandit_peers.py`` adds JAX and envpool and alternates rounds)."""
     env_id = f"rayenvs/Bandit-K{num_contexts}n{num_contexts}-v0"
     native = gym.make_vec(env_id, num_envs=num_envs)
     native_rate = _steps_per_second(native, steps, seed)

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.error import ResetNeeded
+from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env, data_equivalence
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 from gymnasium.wrappers.vector import DictInfoToList, RecordEpisodeStatistics
@@ -250,7 +251,7 @@ def test_make_vec_builds_the_native_vector_env():
 
 @pytest.mark.parametrize("probs", [None, [0.6, 0.1, 0.0, 0.3]])
 def test_vector_streams_equal_single_envs(probs):
-    n, seed, steps = 8, 11, 1100  # > the 1024-context block, so a refill is crossed
+    n, seed, steps = 8, 11, 1100
     venv = ContextualBanditVectorEnv(n, num_contexts=4, num_arms=6, context_probs=probs)
     singles = [ContextualBanditEnv(4, 6, probs) for _ in range(n)]
     rng = np.random.default_rng(0)
@@ -269,6 +270,53 @@ def test_vector_streams_equal_single_envs(probs):
                 assert np.array_equal(info["final_info"][key][i], value), key
             o, inf = env.reset()
             assert np.array_equal(obs[i], o) and info["component"][i] == inf["component"]
+
+
+def test_numba_pcg64_streams_are_numpys_bit_for_bit():
+    """The vector env's per-env streams: numba's PCG64 gives exactly ``Generator.random()``'s doubles, for
+    fresh, unseeded and already-advanced generators, and leaves the state where numpy's would be."""
+    from rayenvs.envs import bandit_kernels
+
+    gens = [seeding.np_random(s)[0] for s in (0, 1, 2**63 + 5)] + [seeding.np_random(None)[0]]
+    gens[1].random(7)  # mid-stream state
+    states = np.zeros((len(gens), 4), dtype=np.uint64)
+    bandit_kernels.pack_states(gens, states, np.arange(len(gens)))
+    doubles = bandit_kernels.random_doubles(states, np.arange(len(gens)), 2000)
+    assert np.array_equal(doubles, np.stack([g.random(2000) for g in gens]))
+    after = np.zeros_like(states)
+    bandit_kernels.pack_states(gens, after, np.arange(len(gens)))
+    assert np.array_equal(states, after)
+    with pytest.raises(ValueError, match="need PCG64 generators, got 'MT19937'"):
+        bandit_kernels.pack_states([np.random.Generator(np.random.MT19937(0))], states, np.arange(1))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8])
+def test_vector_step_accepts_any_integer_action_dtype(dtype):
+    """The numba step compiles per action dtype; every dtype pays and draws exactly as int64 actions do."""
+    a, b = ContextualBanditVectorEnv(6, 3, 5), ContextualBanditVectorEnv(6, 3, 5)
+    a.reset(seed=4), b.reset(seed=4)
+    actions = np.array([0, 1, 2, 3, 4, 1])
+    for _ in range(3):
+        ra, rb = a.step(actions), b.step(actions.astype(dtype))
+        assert data_equivalence(ra, rb, exact=True)
+    with pytest.raises(ValueError, match=r"must lie in \[0, 4\]"):
+        b.step(np.array([0, 1, 2, 3, 5, 1], dtype=dtype))
+
+
+def test_vector_step_arrays_are_disjoint_and_writeable():
+    """The info arrays share one allocation (glibc reuses it without page faults) but never overlap."""
+    venv = ContextualBanditVectorEnv(5, num_contexts=3, num_arms=4)
+    venv.reset(seed=0)
+    obs, rewards, _, _, info = venv.step(np.array([0, 1, 2, 3, 0]))
+    fin = info["final_info"]
+    arrays = [obs, rewards, info["final_obs"], info["component"], *(fin[k] for k in fin if not k.startswith("_"))]
+    for i, a in enumerate(arrays):
+        assert a.flags.writeable and a.flags.c_contiguous
+        for b in arrays[i + 1 :]:
+            assert not np.shares_memory(a, b)
+    assert fin["component_returns"].dtype == np.float64 and fin["component_present"].dtype == np.bool_
+    fin["component_rewards"][:] = 5.0  # writing one leaves the others as they were
+    assert fin["component_returns"].sum() == rewards.sum() and info["final_obs"].sum() == 5.0
 
 
 def test_vector_env_equals_sync_vector_env_exactly():

@@ -1,10 +1,10 @@
-"""The K x n contextual bandit of Schaul et al. (2019), as a single env and as a native numpy vector env.
+"""The K x n contextual bandit of Schaul et al. (2019), as a single env and as a native (numba) vector env.
 
 The bandit is the smallest setting where ray interference shows: every context is one component of the
 objective and all of them compete for a shared bias. Its episodes last one step, so Gymnasium's generic
 vectorisation (one Python env object per copy, and with NEXT_STEP autoreset a wasted reset step after every
-episode) would dominate the cost of training; :class:`ContextualBanditVectorEnv` steps all copies with a few
-numpy operations while producing exactly the streams the single env produces under the same seeds.
+episode) would dominate the cost of training; :class:`ContextualBanditVectorEnv` steps all copies in one numba
+pass while producing exactly the streams the single env produces under the same seeds.
 """
 
 from __future__ import annotations
@@ -22,13 +22,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
+from rayenvs.envs import bandit_kernels
 from rayenvs.validation import is_int
-
-# Contexts pre-drawn per sub-env by the vector env; any block size gives the same streams (numpy's
-# ``Generator.random(B)`` yields exactly the values of B scalar ``random()`` calls), this one only sets speed.
-_UNIFORM_BLOCK = 1024
-# Sub-envs refilled per bulk inverse-CDF call (bounds the float64 scratch to 32 MB).
-_REFILL_CHUNK = 4096
 
 
 def _as_int(value: Any, name: str, allowed: str) -> int:
@@ -82,18 +77,6 @@ def context_from_uniform(cdf: np.ndarray, u: np.ndarray | float) -> np.ndarray:
     return np.searchsorted(cdf, u, side="right")
 
 
-def _contexts_in_bulk(cdf: np.ndarray, u: np.ndarray, dtype: type) -> np.ndarray:
-    """``context_from_uniform`` for a big block, as the count of ``cdf[:-1] <= u`` (``cdf[-1] == 1 > u``):
-    the same integers as ``searchsorted(side="right")``, but a few vectorised compares for small K are
-    several times faster than a binary search per value."""
-    if cdf.size > 16:
-        return context_from_uniform(cdf, u).astype(dtype)
-    out = np.zeros(u.shape, dtype=dtype)
-    for edge in cdf[:-1]:
-        out += u >= edge
-    return out
-
-
 class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
     """
     ## Description
@@ -144,6 +127,10 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
       adapter (``baselines/training.py``) reads ``final_obs[i]``, which is the same row in both layouts.
       The all-True ``_key`` masks and the terminations (always all True) and truncations (always all
       False) are now shared read-only arrays: same values; writing into them raises instead of being lost.
+      Later in issue 15 the per-env streams moved into numba (numpy's PCG64 on a state array: the same
+      doubles, so the same contexts) and a step's ``component_rewards``, ``component_returns``,
+      ``final_obs`` and ``component_present`` became disjoint views of one allocation (same values, dtypes
+      and shapes, writeable; keeping one of them keeps all four, ``21 * K`` bytes per sub-env, alive).
     - v0: initial version.
 
     ## Arguments
@@ -231,6 +218,23 @@ class ContextualBanditEnv(gym.Env[np.ndarray, np.int64]):
         return bandit_frame(self.num_contexts, self.num_arms, *self._shown)
 
 
+def _info_block(n: int, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A step's component rewards, component returns (float64), final observations (float32) and component
+    mask (bool), all ``(n, k)``, as disjoint views of one allocation.
+
+    One allocation per step instead of four: glibc serves a big block freed the step before from its heap
+    without new page faults, while four separately freed arrays exceed its trim threshold and are handed
+    back to the kernel and faulted in again every step (measured: most of the step at N=65536, K=8).
+    """
+    size = n * k
+    block = np.empty(size * 21, dtype=np.uint8)
+    comp_rewards = block[: 8 * size].view(np.float64).reshape(n, k)
+    comp_returns = block[8 * size : 16 * size].view(np.float64).reshape(n, k)
+    final_obs = block[16 * size : 20 * size].view(np.float32).reshape(n, k)
+    present = block[20 * size :].view(np.bool_).reshape(n, k)
+    return comp_rewards, comp_returns, final_obs, present
+
+
 def _check_render_mode(render_mode: str | None) -> None:
     if render_mode not in (None, "rgb_array"):
         raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
@@ -253,7 +257,7 @@ def bandit_frame(num_contexts: int, num_arms: int, context: int, action: int | N
 
 
 class ContextualBanditVectorEnv(VectorEnv):
-    """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once with numpy (SAME_STEP autoreset).
+    """``num_envs`` copies of :class:`ContextualBanditEnv` stepped at once by numba (SAME_STEP autoreset).
 
     Every step ends every episode, so each step returns the next episode's observation directly, with the
     finished episodes' observations in ``info["final_obs"]`` (one ``(N, K)`` float32 array; row i is sub-env
@@ -264,10 +268,11 @@ class ContextualBanditVectorEnv(VectorEnv):
     row either way, and building N Python objects per step cost more than the whole step otherwise.
 
     Streams match the single env's: ``reset(seed=s)`` seeds sub-env i with ``s + i`` through
-    ``gymnasium.utils.seeding.np_random`` and each sub-env draws one uniform per episode from its own
-    generator, so sub-env i yields the contexts and rewards of a single env reset with seed ``s + i`` and
-    stepped with the same actions. Contexts are pre-drawn in blocks (each sub-env's uniforms from its own
-    generator, mapped by inverse CDF in bulk): same values, one contiguous row read per step.
+    ``gymnasium.utils.seeding.np_random`` and each sub-env draws one uniform per episode from its own PCG64
+    stream, so sub-env i yields the contexts and rewards of a single env reset with seed ``s + i`` and
+    stepped with the same actions. The streams are advanced by numba (:mod:`rayenvs.envs.bandit_kernels`,
+    numpy's PCG64 algorithm on an ``(N, 4)`` state array, bit-identical floats), so a step is one compiled
+    pass over the sub-envs instead of N generator calls.
     ``reset(options={"reset_mask": mask})`` resets only the masked sub-envs, as Gymnasium's vector envs do.
     """
 
@@ -296,55 +301,16 @@ class ContextualBanditVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, self.num_envs)
 
         self._cdf = _cdf(self.context_probs)
-        self._eye_f32 = np.eye(self.num_contexts, dtype=np.float32)
-        self._eye_bool = np.eye(self.num_contexts, dtype=bool)
-        # Row k < K: reward 1 in component k; row K: a miss (all zeros). One gather builds the step's
-        # component rewards (an arm >= K never matches a context, so it never indexes past row K).
-        self._paid_rows = np.eye(self.num_contexts + 1, self.num_contexts, dtype=np.float64)
         # The all-True masks and the all-False truncations are the same every step: shared, read-only.
         self._all = np.ones(self.num_envs, dtype=bool)
         self._all.flags.writeable = False
         self._none = np.zeros(self.num_envs, dtype=bool)
         self._none.flags.writeable = False
-        self._generators: list[np.random.Generator | None] = [None] * self.num_envs
-        # Row t of the buffer holds every sub-env's t-th pre-drawn context (inverse CDF of its t-th uniform),
-        # and all sub-envs share one cursor: the common step reads one contiguous row. A sub-env that draws
-        # alone (a masked reset) shifts its column up by one and tops it up from its generator, so the cursor
-        # stays shared and its stream stays in order.
-        ctx_dtype = np.uint8 if self.num_contexts <= 256 else np.int64
-        self._buffer = np.zeros((_UNIFORM_BLOCK, self.num_envs), dtype=ctx_dtype)
-        self._cursor = 0
+        # Row i: sub-env i's PCG64 state and increment (hi, lo words each), advanced by the numba kernels
+        # exactly as its own ``Generator.random()`` would advance it.
+        self._states = np.zeros((self.num_envs, 4), dtype=np.uint64)
+        self._seeded = np.zeros(self.num_envs, dtype=bool)
         self.contexts: np.ndarray | None = None
-
-    def _fill(self, i: int, start: int) -> None:
-        self._buffer[start:, i] = context_from_uniform(self._cdf, self._generators[i].random(_UNIFORM_BLOCK - start))
-
-    def _refill_all(self) -> None:
-        chunk = min(_REFILL_CHUNK, self.num_envs)
-        scratch = np.empty((chunk, _UNIFORM_BLOCK), dtype=np.float64)
-        for lo in range(0, self.num_envs, chunk):
-            hi = min(lo + chunk, self.num_envs)
-            for j, gen in enumerate(self._generators[lo:hi]):
-                gen.random(out=scratch[j])
-            self._buffer[:, lo:hi] = _contexts_in_bulk(self._cdf, scratch[: hi - lo], self._buffer.dtype).T
-        self._cursor = 0
-
-    def _draw_all(self) -> np.ndarray:
-        """One context per sub-env, each from its own stream in order."""
-        ctx = self._buffer[self._cursor].astype(np.int64)
-        self._cursor += 1
-        if self._cursor == _UNIFORM_BLOCK:
-            self._refill_all()
-        return ctx
-
-    def _draw_some(self, envs: np.ndarray) -> np.ndarray:
-        """One context for each listed sub-env only; the others' streams do not move."""
-        c = self._cursor
-        ctx = self._buffer[c, envs].astype(np.int64)
-        self._buffer[c : _UNIFORM_BLOCK - 1, envs] = self._buffer[c + 1 :, envs]
-        last = np.array([self._generators[i].random() for i in envs])
-        self._buffer[_UNIFORM_BLOCK - 1, envs] = context_from_uniform(self._cdf, last)
-        return ctx
 
     def reset(
         self,
@@ -377,20 +343,19 @@ class ContextualBanditVectorEnv(VectorEnv):
             if self.contexts is None:
                 self.contexts = np.zeros(self.num_envs, dtype=np.int64)
         envs = np.flatnonzero(mask)
-        c = self._cursor
-        for i in envs:
-            if seeds[i] is not None or self._generators[i] is None:
-                gen, _ = seeding.np_random(seeds[i])
-                self._generators[i] = gen
-                self._fill(i, c)
+        fresh = [i for i in envs if seeds[i] is not None or not self._seeded[i]]
+        if fresh:
+            bandit_kernels.pack_states([seeding.np_random(seeds[i])[0] for i in fresh], self._states, fresh)
+            self._seeded[fresh] = True
         # A new array each time: the step's infos hand out ``self.contexts`` itself, so it is never written.
         new = self.contexts.copy()
-        new[envs] = self._draw_all() if envs.size == self.num_envs else self._draw_some(envs)
+        bandit_kernels.draw_contexts(self._states, self._cdf, envs, new)
         self.contexts = new
         # Unmasked entries are 0, as Gymnasium's info aggregation leaves them.
         contexts = np.zeros(self.num_envs, dtype=np.int64)
         contexts[envs] = self.contexts[envs]
-        return self._eye_f32.take(self.contexts, axis=0), {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
+        obs = bandit_kernels.one_hot(self.contexts, self.num_contexts)
+        return obs, {COMPONENT: contexts, f"_{COMPONENT}": mask.copy()}
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Pay every sub-env, end every episode, and return the next episodes' observations (SAME_STEP)."""
@@ -399,36 +364,42 @@ class ContextualBanditVectorEnv(VectorEnv):
         acts = np.asarray(actions)
         if acts.shape != (self.num_envs,) or acts.dtype.kind not in "iu":
             raise ValueError(f"actions must be an integer array of shape ({self.num_envs},), got {acts!r}")
-        if acts.min() < 0 or acts.max() >= self.num_arms:
+        if bandit_kernels.first_bad_action(acts, self.num_arms) >= 0:
             raise ValueError(f"actions={acts!r} must lie in [0, {self.num_arms - 1}]")
         old = self.contexts
         if self.render_mode is not None:
             self._last_actions = acts.copy()
-        hit = np.equal(acts, old)
-        rewards = hit.astype(np.float64)
-        # One-step episodes: the step's component rewards are also the episode's component returns.
-        component_rewards = self._paid_rows.take(np.where(hit, old, self.num_contexts), axis=0)
+        # One pass: rewards, the next contexts from each sub-env's stream, and every output array. One-step
+        # episodes: the step's component rewards are also the episode's component returns (a separate array).
+        n, k = self.num_envs, self.num_contexts
+        obs = np.empty((n, k), dtype=np.float32)
+        rewards = np.empty(n)
+        self.contexts = np.empty(n, dtype=np.int64)
+        comp_rewards, comp_returns, final_obs, present = _info_block(n, k)
+        bandit_kernels.step_all(
+            acts, old, self._states, self._cdf, obs, rewards, self.contexts,
+            final_obs, comp_rewards, comp_returns, present,
+        )
         all_ = self._all
         final_info = {
-            COMPONENT_REWARDS: component_rewards,
+            COMPONENT_REWARDS: comp_rewards,
             f"_{COMPONENT_REWARDS}": all_,
             COMPONENT: old,
             f"_{COMPONENT}": all_,
-            COMPONENT_RETURNS: component_rewards.copy(),
+            COMPONENT_RETURNS: comp_returns,
             f"_{COMPONENT_RETURNS}": all_,
-            COMPONENT_PRESENT: self._eye_bool.take(old, axis=0),
+            COMPONENT_PRESENT: present,
             f"_{COMPONENT_PRESENT}": all_,
         }
-        self.contexts = self._draw_all()
         info = {
-            "final_obs": self._eye_f32.take(old, axis=0),
+            "final_obs": final_obs,
             "_final_obs": all_,
             "final_info": final_info,
             "_final_info": all_,
             COMPONENT: self.contexts,
             f"_{COMPONENT}": all_,
         }
-        return self._eye_f32.take(self.contexts, axis=0), rewards, all_, self._none, info
+        return obs, rewards, all_, self._none, info
 
     def render(self) -> tuple[np.ndarray, ...] | None:
         """With ``render_mode="rgb_array"``, one :func:`bandit_frame` per sub-env (as ``SyncVectorEnv``): the

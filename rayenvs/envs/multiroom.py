@@ -13,7 +13,6 @@ a per-env generator seeded exactly like ``Env.np_random``.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -24,6 +23,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from rayenvs.contract import COMPONENT, COMPONENT_PRESENT, COMPONENT_RETURNS, COMPONENT_REWARDS
+from rayenvs.envs import multiroom_kernels
+from rayenvs.envs.pcg64 import pack_states, random_doubles
 from rayenvs.validation import is_int
 
 START_MODES = ("random", "first")
@@ -84,20 +85,8 @@ def _draw_episode(rng: np.random.Generator, highs: np.ndarray) -> np.ndarray:
     return rng.random(len(highs))
 
 
-def _draw_episodes(rngs: Sequence[np.random.Generator], rows: np.ndarray, highs: np.ndarray) -> np.ndarray:
-    """:func:`_draw_episode` of ``rngs[i]`` for each ``i`` in ``rows``, one row each of a (k, len(highs)) array.
-
-    ``Generator.random(out=row)`` draws the same floats as ``random(len(row))`` but fills the batch in
-    place, without a list of small arrays to stack.
-    """
-    out = np.empty((len(rows), len(highs)))
-    for row, i in zip(out, rows, strict=True):
-        rngs[i].random(out=row)
-    return out
-
-
 # Cell codes of the padded grid.
-_FREE, _WALL, _REWARD = 0, 1, 2
+_FREE, _WALL, _REWARD = multiroom_kernels.FREE, multiroom_kernels.WALL, multiroom_kernels.REWARD
 
 
 class _Batch:
@@ -137,14 +126,6 @@ class _Batch:
         self.returns = np.zeros((n, r), dtype=np.float64)
         self.t = np.zeros(n, dtype=np.int64)
         self.rows = np.arange(n)
-        # observe(): window q of the flat grid starts at cell q; an agent at flat position p of env i sees
-        # window i * padded_cells + p - corner_offset (the padding keeps every window inside its own env).
-        self.side = side
-        self.corner_offset = v * self.pw + v
-        self.row_start = self.rows * self.grid.shape[1]
-        self.window_corner = self.row_start - self.corner_offset
-        self.window_view_shape = (self.grid.size - (side - 1) * self.pw - side + 1, side, side)
-        self.room_ids = np.arange(r)
         self.room_table = self._room_table()
 
     def reset_rows(self, rows: np.ndarray, uniforms: np.ndarray) -> None:
@@ -185,44 +166,22 @@ class _Batch:
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Float32 observations of ``rows`` (all by default): [walls | rewards | room one-hot | pending].
 
-        The windows are read through a strided view of the flat grid whose element ``q`` is the
-        ``side x side`` window with top-left cell ``q``, so the gather takes one index per env (not one
-        per cell), and each part is written straight into its slice of the output.
+        One numba pass (:func:`rayenvs.envs.multiroom_kernels.observe_rows`) reads each window row by row
+        from the padded grid and writes every output value once.
         """
-        if rows is None:
-            corner, pos, pending = self.window_corner, self.pos, self.pending
-        else:
-            corner = rows * self.grid.shape[1] - self.corner_offset
-            pos, pending = self.pos[rows], self.pending[rows]
-        w, r = self.window, self.r
-        windows = np.ndarray(self.window_view_shape, np.int8, self.grid, 0, (1, self.pw, 1))
-        win = windows[corner + pos].reshape(len(pos), w)
-        obs = np.empty((len(pos), self.obs_size), dtype=np.float32)
-        obs[:, :w] = win == _WALL
-        obs[:, w : 2 * w] = win == _REWARD
-        obs[:, 2 * w : 2 * w + r] = self.room_of(pos)[:, None] == self.room_ids
-        obs[:, 2 * w + r :] = pending
+        rows = self.rows if rows is None else rows
+        obs = np.empty((len(rows), self.obs_size), dtype=np.float32)
+        multiroom_kernels.observe_rows(
+            self.grid, self.pos, self.pending, self.room_table, rows, self.view, self.pw, obs
+        )
         return obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """Move every agent; returns reward, terminated, truncated, component rewards and component."""
-        self.t += 1
-        new = self.pos + self.moves[actions]
-        cell = self.grid.ravel()[self.row_start + new]
-        self.pos = np.where(cell != _WALL, new, self.pos)
-        room = self.room_of(self.pos)
-        rewarded = cell == _REWARD
-        got = np.nonzero(rewarded)[0]
-        got_room = room[got]  # a reward cell is never a doorway
-        comp_rewards = np.zeros((self.n, self.r), dtype=np.float64)
-        comp_rewards[got, got_room] = 1.0
-        self.grid[got, self.pos[got]] = _FREE
-        self.pending[got, got_room] = False
-        self.returns[got, got_room] += 1.0  # the rows' only nonzero component reward
-        reward = rewarded.astype(np.float64)  # comp_rewards' row sums: one 1.0 or none
-        terminated = ~self.pending.any(axis=1)
-        truncated = (self.t >= self.max_steps) & ~terminated
-        return reward, terminated, truncated, comp_rewards, room
+        return multiroom_kernels.step_batch(
+            actions, self.moves, self.grid, self.pos, self.pending, self.returns, self.t,
+            self.room_table, self.max_steps,
+        )
 
     def render_rgb(self, i: int, tile: int = 8) -> np.ndarray:
         """An RGB image of row ``i``: walls grey, free cells black, pending rewards green, agent red."""
@@ -291,6 +250,10 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
     for "first"), ``render_mode`` (None or "rgb_array").
 
     ## Version History
+    - v0 (issue 15): the batched core's observe and move run as numba kernels and the vector env's
+      per-env streams as PCG64 states advanced in numba (:mod:`rayenvs.envs.pcg64`, the same doubles as
+      each sub-env's ``Generator``). Observations (byte for byte), rewards, infos and every per-seed
+      stream are unchanged, so the id keeps its version.
     - v0 (later): the native vector env accepts ``render_mode="rgb_array"`` too (``render()`` gives one frame
       per sub-env). Rendering reads the state only; observations, rewards and streams are unchanged.
     """
@@ -348,7 +311,7 @@ class MultiRoomEnv(gym.Env[np.ndarray, np.int64]):
 
 
 class MultiRoomVectorEnv(VectorEnv):
-    """``num_envs`` MultiRoom episodes stepped at once with numpy; SAME_STEP autoreset.
+    """``num_envs`` MultiRoom episodes stepped at once (numpy and numba); SAME_STEP autoreset.
 
     Sub-env ``i`` behaves exactly like ``MultiRoomEnv(...).reset(seed=seed + i)`` stepped with the same
     actions, automatic resets and time-limit truncation included. On a step where sub-env ``i`` ends,
@@ -379,17 +342,18 @@ class MultiRoomVectorEnv(VectorEnv):
         self.render_mode = render_mode
         self.component_names = tuple(f"room_{k}" for k in range(r))
         self._batch = _Batch(n, r, s, start, t)
-        self._rngs: list[np.random.Generator | None] = [None] * n
+        # Row i: sub-env i's PCG64 state and increment, advanced in numba exactly as its generator would be.
+        self._states = np.zeros((n, 4), dtype=np.uint64)
+        self._seeded = np.zeros(n, dtype=bool)
         self.single_observation_space = _observation_space(self._batch)
         self.single_action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = batch_space(self.single_observation_space, n)
         self.action_space = batch_space(self.single_action_space, n)
         self._needs_reset = True
 
-    def _rng(self, i: int, seed: int | None) -> np.random.Generator:
-        if seed is not None or self._rngs[i] is None:
-            self._rngs[i], _ = seeding.np_random(seed)
-        return self._rngs[i]
+    def _draw(self, rows: np.ndarray) -> np.ndarray:
+        """:func:`_draw_episode` of each listed sub-env's own stream, one row each."""
+        return random_doubles(self._states, rows, len(self._batch.highs))
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -412,9 +376,11 @@ class MultiRoomVectorEnv(VectorEnv):
                     f"options['reset_mask'] must be a bool array of shape ({n},) with a True entry, got {mask!r}"
                 )
         rows = np.nonzero(mask)[0]
-        for i in rows:  # (re)seed the generators of the rows being reset
-            self._rng(int(i), seeds[i])
-        self._batch.reset_rows(rows, _draw_episodes(self._rngs, rows, self._batch.highs))
+        fresh = [i for i in rows if seeds[i] is not None or not self._seeded[i]]
+        if fresh:  # (re)seed the streams of the rows being reset, as Env.reset(seed=...) seeds np_random
+            pack_states([seeding.np_random(seeds[i])[0] for i in fresh], self._states, fresh)
+            self._seeded[fresh] = True
+        self._batch.reset_rows(rows, self._draw(rows))
         self._needs_reset = False
         return self._batch.observe(), {}
 
@@ -468,7 +434,7 @@ class MultiRoomVectorEnv(VectorEnv):
                 f"_{COMPONENT_PRESENT}": done.copy(),
             }
             infos["_final_info"] = done.copy()
-            b.reset_rows(idx, _draw_episodes(self._rngs, idx, b.highs))
+            b.reset_rows(idx, self._draw(idx))
         return b.observe(), reward, terminated, truncated, infos
 
 
