@@ -184,3 +184,10 @@ def test_claims_verdicts_follow_the_bands_exactly(tmp_path: Path) -> None:
     assert len(table) == 7 and all(line.count(" | ") == 2 for line in table)  # 3 cells: no stray '|'
     assert "Quick run: 2 seeds" in report
     assert plot_lambda_summary(settings, runs, agg, tmp_path).stat().st_size > 0
+
+
+def test_cli_refuses_one_seed_before_any_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rayenvs.cli import main
+
+    assert main(["reproduce", "td-interference", "--seeds", "1", "--out", str(tmp_path / "out")]) == 2
+    assert "seeds=1" in capsys.readouterr().err and not (tmp_path / "out").exists()
