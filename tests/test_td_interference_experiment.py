@@ -151,7 +151,8 @@ def _fake_runs(settings: TDSettings, values: dict[float, dict[str, float]], seed
 def test_claims_verdicts_follow_the_bands_exactly(tmp_path: Path) -> None:
     """Synthetic results (no training): the paper-like case is in band on every row but the D.2 row, and the
     report has one table row per claim."""
-    from baselines.experiments.td_interference import _report, aggregate, claims, plot_lambda_summary
+    from baselines.experiments.td_interference import _report, aggregate, claims
+    from baselines.experiments.td_interference_figures import plot_lambda_summary
 
     settings = TDSettings(seeds=2, lambdas=(0.0, 0.5, 1.0), epochs=8, checkpoints=(0, 2, 8))
     values = {

@@ -11,6 +11,8 @@ regression on the observed returns, no bootstrapping), and the measures of
 - loss difference at those offsets after one SGD step on the sample, each lambda's own loss (Figs. 3, 4, 11);
 - value error against the observed returns on the training images and on held-out test images.
 
+The figures are drawn by :mod:`baselines.experiments.td_interference_figures`.
+
 The behaviour policy knows half of the classes: it moves the window at random with probability ``p_move``, else
 answers, correctly for classes below ``known_classes`` and uniformly at random otherwise. So the value of a
 state depends on which digit is behind the window and how much of it is revealed, and generalising to
@@ -34,7 +36,7 @@ from rayenvs.validation import check_int, check_seed
 NAME = "td-interference"
 FULL_LAMBDAS = (0.0, 0.25, 0.5, 0.75, 0.9, 1.0)
 QUICK_LAMBDAS = (0.0, 0.5, 1.0)
-FULL_SEEDS = 8
+FULL_SEEDS = 16
 QUICK_SEEDS = 3
 NEAR = (1, 2, 3, 4, 5)  # |offsets| averaged into the "near the update sample" numbers (both sides, x != 0)
 POOL = 4  # Glimpse's 40x40 observation is average-pooled to 10x10 (3 channels): a 300-input MLP
@@ -235,7 +237,7 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
 # -- summary and claims --------------------------------------------------------------------------------
 
 
-def _per_seed(runs: list[dict[str, Any]], lam: float, key: str) -> np.ndarray:
+def per_seed(runs: list[dict[str, Any]], lam: float, key: str) -> np.ndarray:
     return np.array([r[str(lam)][key] for r in runs], dtype=np.float64)
 
 
@@ -245,12 +247,12 @@ def aggregate(settings: TDSettings, runs: list[dict[str, Any]]) -> dict[str, Any
             "test_error")  # fmt: skip
     by_lambda = {}
     for lam in settings.lambdas:
-        stats = {k: mean_ci(_per_seed(runs, lam, k), seed=settings.seed) for k in keys}
-        stats["generalization_gap"] = mean_ci(_per_seed(runs, lam, "test_error") - _per_seed(runs, lam, "train_error"),
+        stats = {k: mean_ci(per_seed(runs, lam, k), seed=settings.seed) for k in keys}
+        stats["generalization_gap"] = mean_ci(per_seed(runs, lam, "test_error") - per_seed(runs, lam, "train_error"),
                                               seed=settings.seed)  # fmt: skip
         by_lambda[str(lam)] = {k: list(v) for k, v in stats.items()}
-    rho_ratio = _per_seed(runs, 0.0, "function_interference") / _per_seed(runs, 1.0, "function_interference")
-    ld_td, ld_mc = _per_seed(runs, 0.0, "loss_difference_near"), _per_seed(runs, 1.0, "loss_difference_near")
+    rho_ratio = per_seed(runs, 0.0, "function_interference") / per_seed(runs, 1.0, "function_interference")
+    ld_td, ld_mc = per_seed(runs, 0.0, "loss_difference_near"), per_seed(runs, 1.0, "loss_difference_near")
     lams = np.array(settings.lambdas)
 
     def trend(key: str) -> float:
@@ -271,10 +273,10 @@ def aggregate(settings: TDSettings, runs: list[dict[str, Any]]) -> dict[str, Any
             "rho_ratio_per_seed": rho_ratio.tolist(),
             "loss_difference_ratio_per_seed": (ld_mc / np.abs(ld_td)).tolist(),
             "loss_difference_mc_positive_seeds": int((ld_mc > 0).sum()),
-            "stiffness_diff": list(mean_ci(_per_seed(runs, 1.0, "stiffness_near")
-                                           - _per_seed(runs, 0.0, "stiffness_near"), seed=settings.seed)),
+            "stiffness_diff": list(mean_ci(per_seed(runs, 1.0, "stiffness_near")
+                                           - per_seed(runs, 0.0, "stiffness_near"), seed=settings.seed)),
             "loss_difference_diff": list(mean_ci(ld_mc - ld_td, seed=settings.seed)),
-            "test_error_diff": list(mean_ci(_per_seed(runs, 0.0, "test_error") - _per_seed(runs, 1.0, "test_error"),
+            "test_error_diff": list(mean_ci(per_seed(runs, 0.0, "test_error") - per_seed(runs, 1.0, "test_error"),
                                             seed=settings.seed)),
         },  # fmt: skip
         "spearman_lambda": {k: trend(k) for k in ("function_interference", "stiffness_near", "loss_difference_near")},
@@ -339,122 +341,6 @@ def claims(settings: TDSettings, agg: dict[str, Any]) -> list[dict[str, Any]]:
     for r in rows:
         r["in_band"] = bool(r["in_band"])
     return rows
-
-
-# -- figures -------------------------------------------------------------------------------------------
-
-
-def _colours(lambdas: tuple[float, ...]) -> dict[float, Any]:
-    from matplotlib import colormaps
-
-    cmap = colormaps["viridis"]
-    return {lam: cmap(0.9 * i / max(len(lambdas) - 1, 1)) for i, lam in enumerate(lambdas)}
-
-
-def _band(ax: Any, x: np.ndarray, ys: np.ndarray, colour: Any, label: str, **kw: Any) -> None:
-    """Mean over seeds (rows of ``ys``) with the per-seed range shaded."""
-    ax.plot(x, np.nanmean(ys, axis=0), color=colour, label=label, **kw)
-    ax.fill_between(x, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), color=colour, alpha=0.15, lw=0)
-
-
-def plot_over_training(settings: TDSettings, runs: list[dict[str, Any]], out: Path) -> Path:
-    from baselines.experiments.report import new_figure, save_figure
-
-    fig = new_figure(15.0, 4.4)
-    axes = fig.subplots(1, 3)
-    colours = _colours(settings.lambdas)
-    epochs = np.array(settings.checkpoints)
-    for lam in settings.lambdas:
-        curves = [r[str(lam)]["over_training"] for r in runs]
-        label = f"λ = {lam:g}" + (" (TD(0))" if lam == 0 else " (regression)" if lam == 1 else "")
-        _band(axes[0], epochs, np.array([c["rho"] for c in curves]), colours[lam], label, marker="o", ms=3)
-        _band(axes[1], epochs, np.array([c["loss_difference"] for c in curves]), colours[lam], label, marker="o", ms=3)
-        _band(axes[2], epochs, np.array([c["test_error"] for c in curves]), colours[lam], label + " test",
-              marker="o", ms=3)  # fmt: skip
-        if lam in (0.0, 1.0):
-            axes[2].plot(epochs, np.mean([c["train_error"] for c in curves], axis=0), color=colours[lam], ls="--",
-                         label=label + " train")  # fmt: skip
-    axes[0].set_yscale("log")
-    axes[0].set_title("function interference ρ̄ = ∇V(u)·∇V(v) over training\n"
-                      "(paper: TD gives low-interference parameters; App. D.2: flat after a few epochs)", fontsize=9)  # fmt: skip
-    axes[0].set_ylabel("ρ̄ (mean over state pairs; log scale)")
-    axes[1].set_yscale("symlog", linthresh=1e-5)
-    axes[1].axhline(0, color="0.5", lw=0.8)
-    axes[1].set_title("loss difference at offsets ±1..5 after one SGD step (lr "
-                      f"{settings.probe_lr:g})\n(paper Figs. 3-4: regression ≫ TD; > 0 = the update helped)", fontsize=9)  # fmt: skip
-    axes[1].set_ylabel("L before − L after (symlog)")
-    axes[2].set_title("value error vs observed returns (solid: held-out test images,\n"
-                      "dashed: training images; the gap is generalisation)", fontsize=9)  # fmt: skip
-    axes[2].set_ylabel("mean squared error")
-    for ax in axes:
-        ax.set_xlabel("training epoch over the fixed dataset")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Glimpse policy evaluation, TD(λ) vs regression: mean over {len(runs)} seeds, shaded = "
-                 "per-seed range", fontsize=10)  # fmt: skip
-    return save_figure(fig, out / FIGURES["training"])
-
-
-def plot_offsets(settings: TDSettings, runs: list[dict[str, Any]], out: Path) -> Path:
-    from baselines.experiments.report import new_figure, save_figure
-
-    fig = new_figure(13.0, 4.6)
-    axes = fig.subplots(1, 2)
-    colours = _colours(settings.lambdas)
-    offsets = np.arange(-settings.max_offset, settings.max_offset + 1)
-    no_zero = offsets[offsets != 0]
-    for lam in settings.lambdas:
-        label = f"λ = {lam:g}" + (" (TD(0))" if lam == 0 else " (regression)" if lam == 1 else "")
-        stiff = np.array([[r[str(lam)]["stiffness"][str(x)] for x in offsets] for r in runs])
-        _band(axes[0], offsets, stiff, colours[lam], label, marker="o", ms=2)
-        ld = np.array([[r[str(lam)]["loss_difference"][str(x)] for x in no_zero] for r in runs])
-        _band(axes[1], no_zero, ld, colours[lam], label, marker="o", ms=2)
-    axes[0].set_title("Fig. 5 analogue: cosine of ∇V(s_t), ∇V(s_t+x)\n(paper: rises with λ)", fontsize=9)
-    axes[0].set_ylabel("stiffness (gradient cosine)")
-    axes[1].set_yscale("symlog", linthresh=1e-5)
-    axes[1].axhline(0, color="0.5", lw=0.8)
-    axes[1].set_title("Figs. 3, 4, 11 analogue: loss difference at s_t+x after an update on s_t (x = 0 excluded)\n"
-                      "(paper: regression ≫ TD(0), 10x or more; grows with λ)", fontsize=9)  # fmt: skip
-    axes[1].set_ylabel("L before − L after (symlog)")
-    for ax in axes:
-        ax.set_xlabel("temporal offset x from the update sample (same trajectory)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"After {settings.epochs} epochs: mean over {len(runs)} seeds, shaded = per-seed range",
-                 fontsize=10)  # fmt: skip
-    return save_figure(fig, out / FIGURES["offsets"])
-
-
-def plot_lambda_summary(settings: TDSettings, runs: list[dict[str, Any]], agg: dict[str, Any], out: Path) -> Path:
-    from baselines.experiments.report import new_figure, save_figure
-
-    panels = [("function_interference", "ρ̄ (log)", "log", "ρ̄ (paper: lower under TD,\nhigher with less bootstrapping)"),
-              ("stiffness_near", "stiffness at ±1..5", "linear", "stiffness (paper Fig. 5: rises with λ)"),
-              ("loss_difference_near", "loss difference at ±1..5 (symlog)", "symlog",
-               "loss difference (paper Figs. 3, 4, 11:\nrises with λ, regression ≫ TD(0))"),
-              ("test_error", "test value error (MSE)", "linear",
-               "held-out error (paper: TD generalises\nworse than regression)")]  # fmt: skip
-    fig = new_figure(15.0, 4.3)
-    axes = fig.subplots(1, len(panels))
-    lams = np.array(settings.lambdas)
-    for ax, (key, ylabel, scale, title) in zip(axes, panels, strict=True):
-        ax.set_title(title, fontsize=9)
-        for lam in lams:
-            ys = _per_seed(runs, lam, key)
-            ax.scatter(np.full(len(ys), lam), ys, s=10, color="0.6", zorder=2)
-        stats = np.array([agg["by_lambda"][str(x)][key] for x in lams])
-        ax.errorbar(lams, stats[:, 0], yerr=[stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]], color="tab:red",
-                    marker="o", capsize=3, zorder=3, label=f"mean, {CI_LEVEL:.0%} bootstrap CI")  # fmt: skip
-        if scale == "symlog":
-            ax.set_yscale("symlog", linthresh=1e-5)
-        else:
-            ax.set_yscale(scale)
-        ax.set_xlabel("λ (0: TD(0), 1: Monte-Carlo regression)")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"Dependence on λ after {settings.epochs} epochs (grey: one seed each)", fontsize=10)
-    return save_figure(fig, out / FIGURES["lambda"])
 
 
 # -- report and entry point ----------------------------------------------------------------------------
@@ -555,8 +441,10 @@ def reproduce_td_interference(
         "claims": claims(settings, agg),
         "runs": runs,
     }
-    files = [plot_over_training(settings, runs, out), plot_offsets(settings, runs, out),
-             plot_lambda_summary(settings, runs, agg, out)]  # fmt: skip
+    from baselines.experiments import td_interference_figures as figures
+
+    files = [figures.plot_over_training(settings, runs, out), figures.plot_offsets(settings, runs, out),
+             figures.plot_lambda_summary(settings, runs, agg, out)]  # fmt: skip
     summary["wall_time_s"] = time.perf_counter() - t0
     files.append(atomic_write_text(out / REPORT_FILE, _report(summary)))
     files.append(atomic_write_json(out / SUMMARY_FILE, summary))
