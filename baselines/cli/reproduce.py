@@ -51,8 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "samples, minutes on a CPU). ppo-collapse: PPO epochs 10/15/20 and PFO on MuJoCo Hopper (full: "
             "the paper's 5M steps a run, meant for a GPU). ppo-trust-toy: the theoretical setting of Moalla et "
             "al. (Section 3.2.1, Fig. 5; seconds on a CPU). td-interference: Bengio et al. (2020), TD(lambda) vs "
-            "regression interference on Glimpse over training and by lambda (Figs. 3-5, 11; full: 8 seeds x 6 "
-            "lambdas, tens of CPU minutes). --quick shrinks each to under 3 minutes on a CPU. "
+            "regression interference on Glimpse over training and by lambda (Figs. 3-5, 11; full: 16 seeds x 6 "
+            "lambdas, about 10 CPU minutes). --quick shrinks each to under 3 minutes on a CPU. "
             "Writes PNG figures, report.md and summary.json into --out."
         ),
     )
@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds",
         type=int,
         default=None,
-        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse 5, quick 1; td-interference 8, "
+        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse 5, quick 1; td-interference 16, "
         "quick 3)",
     )
     p.add_argument(
