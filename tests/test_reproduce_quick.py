@@ -1,8 +1,9 @@
 """Every ``rayenvs reproduce NAME --quick`` runs end to end and writes its report (the issue's < 3 min budget).
 
-The fast toy runs in the default suite; the two training reproductions take 1-3 minutes each on 2 cores, so
+The fast toy runs in the default suite; the training reproductions take 1-3 minutes each on 2 cores, so
 they are marked slow (CI's ``-m slow`` job) and the default suite covers them with tiny settings in
-tests/test_reproduce.py. Each is a subprocess, as a user would run it, with the budget as its timeout.
+tests/test_reproduce.py and tests/test_td_interference_experiment.py. Each is a subprocess, as a user would
+run it, with the budget as its timeout.
 """
 
 from __future__ import annotations
@@ -39,6 +40,6 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse"])
+@pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse", "td-interference"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
     assert _quick(name, tmp_path) < QUICK_BUDGET_S

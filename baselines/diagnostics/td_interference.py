@@ -137,14 +137,21 @@ def stiffness_by_offset(
         raise ValueError(
             f"grads {tuple(g.shape)} must be (N, P) with N = len(episode_ids) = {len(episode_ids)}"
         )
+    if max_offset < 1:
+        raise ValueError(f"max_offset={max_offset!r} must be >= 1")
     norms = torch.linalg.vector_norm(g, dim=1)
     unit = g / norms[:, None]
+    ep = torch.as_tensor(np.asarray(episode_ids))
+    n = g.shape[0]
     out = {}
-    for x, src, dst in _offset_pairs(episode_ids, max_offset):
-        cos = (unit[src] * unit[dst]).sum(dim=1)
-        cos = cos[torch.isfinite(cos)]
-        out[x] = float(cos.mean()) if cos.numel() else float("nan")
-    return out
+    for x in range(0, min(max_offset, n - 1) + 1):
+        # cos(t, t + x) for every t as a batched dot of row views: no (N, P) gather or product is materialised
+        cos = (unit[: n - x].unsqueeze(1) @ unit[x:].unsqueeze(2)).reshape(-1)
+        cos = cos[(ep[: n - x] == ep[x:]) & torch.isfinite(cos)]
+        out[x] = out[-x] = float(cos.mean()) if cos.numel() else float("nan")  # x and -x: the same pairs
+    for x in range(-max_offset, max_offset + 1):
+        out.setdefault(x, float("nan"))
+    return dict(sorted(out.items()))
 
 
 def loss_difference_by_offset(
@@ -267,8 +274,13 @@ def train_td_lambda(
     epochs: int = 50,
     minibatch_size: int = 64,
     seed: int = 0,
+    on_epoch: Callable[[int, nn.Module], None] | None = None,
 ) -> nn.Module:
-    """Policy evaluation by TD(lambda) on a fixed dataset: regress V(s_t) on lambda-returns recomputed each epoch."""
+    """Policy evaluation by TD(lambda) on a fixed dataset: regress V(s_t) on lambda-returns recomputed each epoch.
+
+    ``on_epoch(e, model)``, when given, is called before training (``e = 0``) and after each epoch ``e``, so a
+    caller can measure the network over training; it must not change the parameters.
+    """
     if epochs < 1 or minibatch_size < 1:
         raise ValueError(f"epochs={epochs!r} and minibatch_size={minibatch_size!r} must be >= 1")
     model = value_mlp(int(np.prod(data.obs.shape[1:])), hidden, seed)
@@ -276,7 +288,9 @@ def train_td_lambda(
     obs = torch.as_tensor(data.obs, dtype=torch.float32).reshape(len(data.obs), -1)
     next_obs = torch.as_tensor(data.next_obs, dtype=torch.float32).reshape(len(data.obs), -1)
     gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
+    if on_epoch is not None:
+        on_epoch(0, model)
+    for epoch in range(1, epochs + 1):
         with torch.no_grad():
             v, nv = model(obs).squeeze(1).numpy(), model(next_obs).squeeze(1).numpy()
         target = torch.as_tensor(
@@ -289,6 +303,8 @@ def train_td_lambda(
             opt.zero_grad(set_to_none=True)
             ((model(obs[idx]).squeeze(1) - target[idx]) ** 2).mean().backward()
             opt.step()
+        if on_epoch is not None:
+            on_epoch(epoch, model)
     return model
 
 
