@@ -94,7 +94,7 @@ def test_ray_bandit_report_states_the_summary_numbers(bandit: tuple[Path, dict])
 
 
 def test_ray_bandit_grid_optimizers_and_recipes(bandit: tuple[Path, dict]) -> None:
-    from baselines.experiments.ray_bandit_grid import recipe_distance
+    from baselines.experiments.ray_bandit_grid import log_ratio_se, recipe_distance
 
     out, summary = bandit
     sweeps, on = summary["sweeps"], summary["modes"]["on-policy"]
@@ -114,7 +114,9 @@ def test_ray_bandit_grid_optimizers_and_recipes(bandit: tuple[Path, dict]) -> No
     for name, row in table.items():
         assert row["distance"] == recipe_distance(row["fig3_learners"], row["fig5_flow"])
         assert row["fig5_flow"] == summary["closed_form"]["by_recipe"][name]["fig5"]
-    assert sweeps["recipe_closest"] == min(table, key=lambda r: table[r]["distance"])
+    assert table[sweeps["recipe_closest"]]["distance"] == min(r["distance"] for r in table.values())
+    seeds = sweeps["recipes"]["angle"]["seeds"]
+    assert seeds == 60 and sweeps["recipe_tolerance"] == 2 * log_ratio_se(table["angle"]["fig3_learners"], seeds)
     assert table["angle"]["fig5_flow"] == summary["closed_form"]["fig5"]["0.2"]["p_at_eps_10x"]
     claims = [c["claim"] for c in summary["claims"]]
     for prefix in ("Fig. 7: K < n", "Fig. 7 / App. A", "Fig. 9 (left", "Fig. 9 (right", "The start recipe"):
@@ -124,13 +126,15 @@ def test_ray_bandit_grid_optimizers_and_recipes(bandit: tuple[Path, dict]) -> No
 
 
 def test_ray_bandit_grid_cells_and_recipe_distance() -> None:
-    from baselines.experiments.ray_bandit_grid import grid_cells, recipe_distance
+    from baselines.experiments.ray_bandit_grid import grid_cells, log_ratio_se, recipe_distance
 
     assert grid_cells((4, 2), (16, 2, 4)) == [(2, 2), (2, 4), (2, 16), (4, 4), (4, 16)]
     assert recipe_distance(0.2, 0.5) == 0.0
     assert recipe_distance(0.4, 0.5) == pytest.approx(np.log(2))
     assert recipe_distance(0.2, 0.125) == pytest.approx(np.log(4))  # the larger miss counts
     assert recipe_distance(0.0, 0.5) == np.inf
+    assert log_ratio_se(0.2, 1000) == pytest.approx(np.sqrt(0.8 / 200))
+    assert log_ratio_se(0.0, 1000) == np.inf
 
 
 @pytest.mark.parametrize(
