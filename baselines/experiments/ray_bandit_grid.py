@@ -310,8 +310,8 @@ def plot(sweeps: dict[str, Any], out: Path) -> list[Path]:
     right.legend(fontsize=8)
     p_steps = [f"{s['p_slowest_le_eps']:.0%}" for s in steps.values()]
     p_opts = [f"{k} {v['p_slowest_smoothed_le_eps']:.0%}" for k, v in sweeps["fig9"]["optimizers"].items()]
-    fig.suptitle("Fig. 9: paper (curves only): step sizes and optimizers change the likelihood of a bad plateau; "
-                 f"ours (K = n = 2, on-policy): lr {', '.join(steps)} → {' → '.join(p_steps)}; "
+    fig.suptitle("Fig. 9: paper (curves only): step sizes and optimizers change the likelihood of a bad plateau\n"
+                 f"ours (K = n = 2, on-policy, P(slowest ≤ 1e-5)): lr {', '.join(steps)} → {' → '.join(p_steps)}; "
                  + ", ".join(p_opts), fontsize=9)  # fmt: skip
     files.append(save_figure(fig, out / "fig9_optim.png"))
     # Fig. 3 per start recipe
