@@ -389,3 +389,29 @@ def test_fused_update_matches_the_torch_update(
     np.testing.assert_array_equal(got.stop_update, want.stop_update)
     np.testing.assert_array_equal(got.solved, want.solved)
     np.testing.assert_array_equal(got.updates, want.updates)
+
+
+def test_start_recipes() -> None:
+    from baselines.bandit.learners import INIT_RECIPES
+
+    gen = lambda: torch.Generator().manual_seed(1)  # noqa: E731
+    assert INIT_RECIPES == ("angle", "simplex", "logit-sphere")
+    # simplex: J1 uniform on the segment J1 + J2 = 0.2 (every tenth gets ~1/10 of the seeds)
+    J = initial_performance(4000, 2, 0.1, gen(), "simplex").numpy()
+    np.testing.assert_allclose(J.sum(1), 0.2, rtol=1e-12)
+    counts = np.histogram(J[:, 0], bins=10, range=(0, 0.2))[0]
+    assert counts.min() > 330 and counts.max() < 470
+    # logit-sphere: target logits on the unit sphere around the balanced logit log(0.1 (n - 1) / 0.9)
+    for n in (2, 5):
+        J = initial_performance(500, 3, 0.1, gen(), "logit-sphere", num_arms=n).numpy()
+        x = np.log(J * (n - 1) / (1 - J)) - np.log(0.1 * (n - 1) / 0.9)
+        np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0, rtol=1e-9)
+        assert (x < 0).any() and (x > 0).any()
+    # the learners start exactly where the recipe says, for every mode
+    r = train_bandit(2, 2, "tabular", 50, seed=7, max_samples=2, init_recipe="simplex")
+    np.testing.assert_allclose(r.J[0], initial_performance(50, 2, 0.1, torch.Generator().manual_seed(7), "simplex"))
+    assert r.config["init_recipe"] == "simplex"
+    with pytest.raises(ValueError, match="init_recipe='gauss' is not one of"):
+        train_bandit(2, 2, "on-policy", 4, init_recipe="gauss")
+    with pytest.raises(ValueError, match="needs num_arms"):
+        initial_performance(4, 2, 0.1, gen(), "logit-sphere")

@@ -41,8 +41,8 @@ def test_initialisation_recipes() -> None:
     for recipe in rbf.RECIPES:
         s = rbf.recipe_starts(recipe, 8)
         assert s.shape == (8, 2) and ((s > 0) & (s < 1)).all()
-    np.testing.assert_allclose(rbf.recipe_starts("segment", 4).sum(axis=1), 0.2)
-    circle = rbf.recipe_starts("logit-circle", 4)
+    np.testing.assert_allclose(rbf.recipe_starts("simplex", 4).sum(axis=1), 0.2)
+    circle = rbf.recipe_starts("logit-sphere", 4)
     offsets = np.log(circle / (1 - circle)) - np.log(0.1 / 0.9)
     np.testing.assert_allclose(np.hypot(*offsets.T), 1.0, atol=1e-12)  # unit circle around the balanced start
     with pytest.raises(ValueError, match="recipe='gauss' is not one of"):

@@ -24,8 +24,9 @@ def _is_png(path: Path) -> bool:
 def bandit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("ray-bandit")
     summary = reproduce_ray_bandit(
-        out, seeds=60, max_samples=20_000, contexts=(2, 4), progress=False, closed_form_size=(24, 9)
-    )
+        out, seeds=60, max_samples=20_000, contexts=(2, 4), progress=False, closed_form_size=(24, 9),
+        arms=(2, 4), step_sizes=(0.3,), adam_lrs=(0.01,),
+    )  # fmt: skip
     return out, summary
 
 
@@ -43,6 +44,10 @@ def test_ray_bandit_writes_every_figure_and_report(bandit: tuple[Path, dict]) ->
         "fig5_basins.png",
         "fig6_coupling.png",
         "fig8_eps_vs_time.png",
+        # Figs. 7 and 9 and the start-recipe calibration (ray_bandit_grid)
+        "fig7_grid.png",
+        "fig9_optim.png",
+        "fig3_init_recipes.png",
     }
     for name in names:
         assert _is_png(out / name), name
@@ -88,9 +93,57 @@ def test_ray_bandit_report_states_the_summary_numbers(bandit: tuple[Path, dict])
     assert summary["closed_form"]["fig6"] == {"on-policy": 0.0, "supervised": 1.0, "mixed": 0.05}
 
 
+def test_ray_bandit_grid_optimizers_and_recipes(bandit: tuple[Path, dict]) -> None:
+    from baselines.experiments.ray_bandit_grid import log_ratio_se, recipe_distance
+
+    out, summary = bandit
+    sweeps, on = summary["sweeps"], summary["modes"]["on-policy"]
+    fig7 = sweeps["fig7"]
+    assert list(fig7) == ["2,2", "2,4", "4,4"]  # n >= K only, sorted by K then n
+    # the K = n cells, SGD at lr 0.1 and the default recipe reuse the main on-policy runs
+    assert fig7["2,2"]["p_slowest_smoothed_le_eps"] == on["p_slowest_smoothed_le_eps"]
+    assert fig7["4,4"]["solved_frac"] == summary["scaling"]["4"]["solved_frac"]
+    assert sweeps["fig9"]["step_sizes"]["0.1"]["p_slowest_le_eps"] == on["p_slowest_le_eps"]
+    assert sweeps["recipes"]["angle"]["p_slowest_le_eps"] == on["p_slowest_le_eps"]
+    assert list(sweeps["fig9"]["step_sizes"]) == ["0.1", "0.3"]
+    assert list(sweeps["fig9"]["optimizers"]) == ["SGD lr 0.1", "Adam lr 0.01"]
+    # Fig. 7's ordering on this seed: more arms is easier, K = n = 4 is harder than K = n = 2
+    assert fig7["2,4"]["median_samples"] < fig7["2,2"]["median_samples"] < fig7["4,4"]["median_samples"]
+    table = sweeps["recipe_table"]
+    assert set(table) == {"angle", "simplex", "logit-sphere"} and sweeps["recipe_default"] == "angle"
+    for name, row in table.items():
+        assert row["distance"] == recipe_distance(row["fig3_learners"], row["fig5_flow"])
+        assert row["fig5_flow"] == summary["closed_form"]["by_recipe"][name]["fig5"]
+    assert table[sweeps["recipe_closest"]]["distance"] == min(r["distance"] for r in table.values())
+    seeds = sweeps["recipes"]["angle"]["seeds"]
+    assert seeds == 60 and sweeps["recipe_tolerance"] == 2 * log_ratio_se(table["angle"]["fig3_learners"], seeds)
+    assert table["angle"]["fig5_flow"] == summary["closed_form"]["fig5"]["0.2"]["p_at_eps_10x"]
+    claims = [c["claim"] for c in summary["claims"]]
+    for prefix in ("Fig. 7: K < n", "Fig. 7 / App. A", "Fig. 9 (left", "Fig. 9 (right", "The start recipe"):
+        assert sum(c.startswith(prefix) for c in claims) == 1, prefix
+    report = (out / "report.md").read_text()
+    assert "| 2 | 4 | " in report and "| Adam lr 0.01 | " in report and "| angle (default) | " in report
+
+
+def test_ray_bandit_grid_cells_and_recipe_distance() -> None:
+    from baselines.experiments.ray_bandit_grid import grid_cells, log_ratio_se, recipe_distance
+
+    assert grid_cells((4, 2), (16, 2, 4)) == [(2, 2), (2, 4), (2, 16), (4, 4), (4, 16)]
+    assert recipe_distance(0.2, 0.5) == 0.0
+    assert recipe_distance(0.4, 0.5) == pytest.approx(np.log(2))
+    assert recipe_distance(0.2, 0.125) == pytest.approx(np.log(4))  # the larger miss counts
+    assert recipe_distance(0.0, 0.5) == np.inf
+    assert log_ratio_se(0.2, 1000) == pytest.approx(np.sqrt(0.8 / 200))
+    assert log_ratio_se(0.0, 1000) == np.inf
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        ({"arms": (1, 4)}, "arms="),
+        ({"step_sizes": (0.0,)}, "step_sizes="),
+        ({"adam_lrs": (20.0,)}, "adam_lrs="),
+        ({"init_recipe": "gauss"}, "init_recipe='gauss'"),
         ({"seeds": 1}, "seeds=1"),
         ({"contexts": (2, 1)}, "contexts="),
         ({"max_samples": 50}, "max_samples=50"),

@@ -43,3 +43,9 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse", "td-interference"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
     assert _quick(name, tmp_path) < QUICK_BUDGET_S
+    if name == "ray-bandit":  # Figs. 7, 9 and the start recipes are part of the quick run
+        report = (tmp_path / "report.md").read_text()
+        for fig in ("fig7_grid.png", "fig9_optim.png", "fig3_init_recipes.png"):
+            assert (tmp_path / fig).stat().st_size > 10_000, fig
+        for row in ("| Fig. 7: K < n", "| Fig. 9 (left", "| Fig. 9 (right", "| The start recipe"):
+            assert row in report, row

@@ -16,16 +16,28 @@ Modes (``MODES``), all with exactly one sample per context per update (``K`` sam
 ``supervised``  cross-entropy towards the right arm (``grad log pi(k | s_k)``), no sampling.
 ``mixed``       behaviour = ``(1 - mix_prob) * pi + mix_prob * uniform``, no importance correction.
 
-Initialisation (the paper gives ``J(theta_0) = K/10`` "with varied directions" but no recipe; ours):
-a direction ``u`` is drawn uniformly on the positive orthant of the unit sphere in J-space (``|z| / ||z||``
-with ``z`` standard normal), and the target per-context performance is ``J_k = c * u_k / sum(u)`` with
-``c = init_performance * K``; components that would exceed ``0.99`` are capped and the excess shared among
-the others. In the 2 x 2 case this puts ``(J1, J2)`` on the segment ``J1 + J2 = 0.2`` at an angle uniform in
-``(0, pi/2)`` from the origin, as the paper's WTA-probability argument assumes. The parameters are then set so
-that the policy has exactly these ``J_k``: context ``k``'s logits are ``x_k`` for arm ``k`` and ``0`` otherwise,
-``x_k = log(J_k (n - 1) / (1 - J_k))``. Linear policies put these logits in ``W`` (``b = 0``); MLPs keep
-PyTorch-default random hidden layers and solve the output layer (minimum-norm least squares on the hidden
-features plus a bias column) so the logits match exactly. Every mode therefore starts from the same ``J``.
+Initialisation (the paper gives ``J(theta_0) = K/10`` "with varied directions" but no recipe; ``init_recipe``
+picks one of ``INIT_RECIPES``, each read from the paper's text; ``rayenvs reproduce ray-bandit`` measures how
+Figs. 3 and 5 depend on it):
+
+``angle``         (default) a direction ``u`` uniform on the positive orthant of the unit sphere in J-space
+                  (``|z| / ||z||``, ``z`` standard normal), target ``J_k = c u_k / sum(u)`` with
+                  ``c = init_performance * K``. In the 2 x 2 case ``(J1, J2)`` lies on ``J1 + J2 = 0.2`` at an
+                  angle uniform in ``(0, pi/2)`` from the origin: the paper's "uniform distribution across angular
+                  directions" of its WTA-probability argument (Appendix B.3-B.4).
+``simplex``       ``J`` uniform on the simplex ``sum_k J_k = c`` (Dirichlet(1, ..., 1) times ``c``): every split of
+                  the initial performance equally likely ("varied directions" read in J-space). For K = 2,
+                  ``J1`` is uniform on the segment, which puts more starts near the axes than ``angle``.
+``logit-sphere``  logits ``x0 + u``, ``u`` uniform on the unit sphere of the K target logits and ``x0`` the balanced
+                  logit (every ``J_k = init_performance``): a random parameter direction of fixed norm around
+                  the balanced start, like a "traditional initialization of the neural network" (Appendix B.3).
+                  ``sum_k J_k`` is then ``c`` only on average (it varies with the direction).
+
+``angle`` and ``simplex`` cap components above ``0.99`` and share the excess among the others. The parameters
+are then set so that the policy has exactly these ``J_k``: context ``k``'s logits are ``x_k`` for arm ``k`` and
+``0`` otherwise, ``x_k = log(J_k (n - 1) / (1 - J_k))``. Linear policies put these logits in ``W`` (``b = 0``);
+MLPs keep PyTorch-default random hidden layers and solve the output layer (minimum-norm least squares on the
+hidden features plus a bias column) so the logits match exactly. Every mode therefore starts from the same ``J``.
 """
 
 from __future__ import annotations
@@ -56,7 +68,9 @@ Mode = Literal["on-policy", "tabular", "separate", "uniform", "supervised", "mix
 Optimizer = Literal["sgd", "adam"]
 DType = Literal["float64", "float32"]
 Activation = Literal["relu", "tanh"]
+InitRecipe = Literal["angle", "simplex", "logit-sphere"]
 MODES: tuple[str, ...] = get_args(Mode)
+INIT_RECIPES: tuple[str, ...] = get_args(InitRecipe)
 OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 _J_CAP = 0.99
@@ -112,16 +126,33 @@ def _check_range(name: str, value: float, lo: float, hi: float, lo_open: bool, h
 
 
 def initial_performance(
-    num_seeds: int, num_contexts: int, init_performance: float, generator: torch.Generator
+    num_seeds: int,
+    num_contexts: int,
+    init_performance: float,
+    generator: torch.Generator,
+    recipe: str = "angle",
+    num_arms: int | None = None,
 ) -> torch.Tensor:
-    """Per-seed target ``J_k`` (float64, shape (seeds, K)) summing to ``init_performance * K``.
+    """Per-seed target ``J_k`` (float64, shape (seeds, K)) by one of ``INIT_RECIPES`` (see the module docstring).
 
-    Directions are uniform on the positive orthant of the unit sphere, scaled onto the simplex
-    ``sum_k J_k = init_performance * K``; components above 0.99 are capped and the excess redistributed.
+    ``angle`` and ``simplex`` sum to ``init_performance * K``; ``logit-sphere`` needs ``num_arms`` (the logit
+    of a given ``J_k`` depends on it) and sums to it only on average. Components stay in ``[1e-12, 0.99]``.
     """
+    if recipe not in INIT_RECIPES:
+        raise ValueError(f"init_recipe={recipe!r} is not one of {INIT_RECIPES}")
     total = init_performance * num_contexts
-    z = torch.randn(num_seeds, num_contexts, generator=generator, dtype=torch.float64).abs() + 1e-12
-    u = z / z.norm(dim=1, keepdim=True)
+    if recipe == "logit-sphere":
+        if num_arms is None:
+            raise ValueError("init_recipe='logit-sphere' needs num_arms")
+        z = torch.randn(num_seeds, num_contexts, generator=generator, dtype=torch.float64)
+        u = z / z.norm(dim=1, keepdim=True).clamp_min(1e-300)
+        x = math.log(init_performance * (num_arms - 1) / (1 - init_performance)) + u
+        return (x.exp() / (x.exp() + (num_arms - 1))).clamp(1e-12, _J_CAP)
+    if recipe == "angle":
+        z = torch.randn(num_seeds, num_contexts, generator=generator, dtype=torch.float64).abs() + 1e-12
+        u = z / z.norm(dim=1, keepdim=True)
+    else:  # simplex: normalised Exp(1) draws are Dirichlet(1, ..., 1)
+        u = -torch.rand(num_seeds, num_contexts, generator=generator, dtype=torch.float64).clamp_min(1e-300).log()
     J = total * u / u.sum(dim=1, keepdim=True)
     for _ in range(num_contexts):
         over = J > _J_CAP
@@ -132,8 +163,6 @@ def initial_performance(
         J = torch.where(over, torch.full_like(J, _J_CAP), J)
         J = J + excess * free / free.sum(dim=1, keepdim=True).clamp_min(1e-300)
     return J.clamp(1e-12, _J_CAP)
-
-
 
 
 def _interference(policy: _BatchedPolicy) -> torch.Tensor:
@@ -174,6 +203,7 @@ class BanditConfig:
     lr: float = 0.1
     max_samples: int = 100_000
     init_performance: float = 0.1
+    init_recipe: InitRecipe = "angle"
     device: str = "cpu"
     seed: int = 0
     mix_prob: float = 0.1
@@ -202,6 +232,8 @@ class BanditConfig:
                 f"max_samples={self.max_samples!r} must be an integer >= num_contexts={self.num_contexts}"
             )
         _check_range("init_performance", self.init_performance, 0.0, _J_CAP, True, True)
+        if self.init_recipe not in INIT_RECIPES:
+            raise ValueError(f"init_recipe={self.init_recipe!r} is not one of {INIT_RECIPES}")
         _check_range("mix_prob", self.mix_prob, 0.0, 1.0, False, False)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation={self.activation!r} is not one of {tuple(ACTIVATIONS)}")
@@ -253,7 +285,7 @@ def _train(cfg: BanditConfig) -> BanditResult:
     max_updates = cfg.max_samples // K
 
     init_gen = torch.Generator().manual_seed(cfg.seed)
-    J0 = initial_performance(S, K, cfg.init_performance, init_gen)
+    J0 = initial_performance(S, K, cfg.init_performance, init_gen, cfg.init_recipe, n)
     policy = _init_policy(cfg.mode, J0, n, cfg.hidden, cfg.activation, init_gen)
     policy.params = [p.to(device=dev, dtype=DTYPES[cfg.dtype]) for p in policy.params]
     uniforms = _Uniforms(cfg.seed + 1, dev)
@@ -393,6 +425,7 @@ def _train(cfg: BanditConfig) -> BanditResult:
         "lr": cfg.lr,
         "max_samples": cfg.max_samples,
         "init_performance": cfg.init_performance,
+        "init_recipe": cfg.init_recipe,
         "seed": cfg.seed,
         "mix_prob": cfg.mix_prob,
         "hidden": list(cfg.hidden),

@@ -1,10 +1,11 @@
 """Reproduced paper experiments, one module each (bsuite-style), run by ``rayenvs reproduce NAME``.
 
-- ``ray_bandit``: Schaul et al. (2019), ray interference on the K x n contextual bandit (Figs. 1-6, 8).
+- ``ray_bandit``: Schaul et al. (2019), ray interference on the K x n contextual bandit (Figs. 1-9).
 - ``ppo_collapse``: Moalla et al. (2024), PPO's representation collapse on MuJoCo Hopper, and PFO.
 - ``ppo_trust_toy``: Moalla et al. (2024) Section 3.2.1, the trust region breaking down as features lose rank.
 - ``td_interference``: Bengio et al. (2020), TD(lambda) vs regression interference on Glimpse (Figs. 3-5, 11).
-- ``ray_bandit_figures``: the exact-flow figures (2, 5, 6, 8) of ``ray_bandit``.
+- ``ray_bandit_figures``: the exact-flow figures (2, 5, 6, 8) of ``ray_bandit``; ``ray_bandit_grid``: its sweeps
+  (Fig. 7's K x n grid, Fig. 9's step sizes and optimizers, the start-recipe calibration).
 
 :data:`EXPERIMENTS` maps each name to its module and entry point as strings, so the CLI lists the choices
 without importing torch; a new experiment is a new module plus one line here. ``report`` holds what they share.

@@ -1,7 +1,8 @@
 """``rayenvs reproduce ray-bandit`` (Schaul et al. 2019): Figure 1 (flow field of the exact 2x2 dynamics with sampled learner
 trajectories), Figure 3 (likelihood that a run's slowest progress is below epsilon, on-policy against the four
 ablations that remove interference or coupling, K = 2) and Figure 4 (on-policy learning curves and plateau
-counts as K = n grows). The batched learners of :mod:`baselines.bandit.learners` make the paper's 1000 seeds
+counts as K = n grows); Figs. 2, 5, 6, 8 from the exact flow (``ray_bandit_figures``); Figs. 7 (K x n grid), 9
+(step sizes, optimizers) and the start-recipe calibration (``ray_bandit_grid``). The batched learners of :mod:`baselines.bandit.learners` make the paper's 1000 seeds
 x 1e5 samples cheap, so the full run fits on a CPU; ``quick`` only cuts the seed count.
 """
 
@@ -37,6 +38,11 @@ BANDIT_QUICK_SEEDS = 200
 CLOSED_FORM_FULL = (400, 41)  # (angles per initial performance, grid side of Fig. 2's basin)
 CLOSED_FORM_QUICK = (60, 17)
 BANDIT_MAX_SAMPLES = 100_000
+# Fig. 7's arms (cells n >= K with K from ``contexts``), Fig. 9's SGD step sizes and Adam step sizes
+ARMS_FULL, ARMS_QUICK = (2, 4, 8, 16), (2, 4, 8)
+STEP_SIZES_FULL, STEP_SIZES_QUICK = (0.01, 0.03, 0.1, 0.3, 1.0), (0.03, 0.1, 0.3, 1.0)
+ADAM_LRS_FULL, ADAM_LRS_QUICK = (0.001, 0.01, 0.1), (0.01,)
+DEFAULT_RECIPE = "angle"  # the paper's stated assumption; report.md checks it is within 2 SE of the closest
 LOGGED_ROWS = 2000  # rows logged per run: plateau detection needs a few per plateau, memory grows with it
 FLOW_TRAJECTORIES = 20
 CURVES_PER_PANEL = 12
@@ -59,8 +65,21 @@ class BanditSettings:
     lr: float = 0.1
     device: str = "cpu"
     seed: int = 0
+    init_recipe: str = DEFAULT_RECIPE
+    arms: tuple[int, ...] = ARMS_FULL
+    step_sizes: tuple[float, ...] = STEP_SIZES_FULL
+    adam_lrs: tuple[float, ...] = ADAM_LRS_FULL
 
     def __post_init__(self) -> None:
+        from baselines.bandit.learners import INIT_RECIPES
+
+        if self.init_recipe not in INIT_RECIPES:
+            raise ValueError(f"init_recipe={self.init_recipe!r} is not one of {INIT_RECIPES}")
+        if not self.arms or any(not is_int(n) or n < 2 for n in self.arms):
+            raise ValueError(f"arms={self.arms!r} must be a non-empty list of integers >= 2")
+        for name, lrs in (("step_sizes", self.step_sizes), ("adam_lrs", self.adam_lrs)):
+            if any(not (isinstance(x, (int, float)) and math.isfinite(x) and 0 < x <= 10) for x in lrs):
+                raise ValueError(f"{name}={lrs!r}: every step size must be in the allowed range (0, 10]")
         check_int("seeds", self.seeds, lo=2, hint=" (likelihoods need several runs)")
         if not self.contexts or any(not is_int(k) or k < 2 for k in self.contexts):
             raise ValueError(f"contexts={self.contexts!r} must be a non-empty list of integers >= 2")
@@ -154,10 +173,43 @@ def _train_bandits(settings: BanditSettings, progress: bool) -> tuple[dict, dict
             device=settings.device,
             seed=settings.seed,
             log_every=log_every,
+            init_recipe=settings.init_recipe,
         )
         results[(mode, k)] = res
         reports[(mode, k)] = plateaus_from_bandit(res)
     return results, reports
+
+
+def _sweeps(settings: BanditSettings, results: dict, reports: dict, progress: bool) -> dict[str, Any]:
+    """Figs. 7, 9 and the start recipes (``ray_bandit_grid.run_sweeps``), reusing the main on-policy runs."""
+    from tqdm.auto import tqdm
+
+    from baselines.bandit.learners import INIT_RECIPES, train_bandit
+    from baselines.diagnostics.plateaus import plateaus_from_bandit
+    from baselines.experiments import ray_bandit_grid
+
+    def train(k: int, n: int, **over: Any) -> tuple[Any, list[Any]]:
+        kwargs = {"lr": settings.lr, "init_recipe": settings.init_recipe, **over}
+        res = train_bandit(k, n, "on-policy", settings.seeds, max_samples=settings.max_samples,
+                           device=settings.device, seed=settings.seed,
+                           log_every=max(1, settings.max_samples // k // LOGGED_ROWS), **kwargs)  # fmt: skip
+        return res, plateaus_from_bandit(res)
+
+    total = len(ray_bandit_grid.grid_cells(settings.contexts, settings.arms)) + len(INIT_RECIPES)
+    total += len(set(settings.step_sizes) | {settings.lr}) + len(settings.adam_lrs)
+    bar = tqdm(total=total, desc="ray-bandit sweeps", disable=not progress)
+
+    def step(label: str) -> None:
+        bar.set_postfix_str(label)
+        bar.update(1)
+
+    try:
+        return ray_bandit_grid.run_sweeps(
+            train, results, reports, settings.arms, settings.contexts, settings.step_sizes, settings.adam_lrs,
+            settings.init_recipe, settings.lr, step,
+        )  # fmt: skip
+    finally:
+        bar.close()
 
 
 def _plot_flows(results: dict, out: Path) -> list[Path]:
@@ -256,17 +308,18 @@ def _bandit_report(settings: BanditSettings, summary: dict[str, Any], wall_s: fl
         "Figures: `fig1_flow*.png` (exact 2x2 flow with sampled learners, Fig. 1), `fig2_structure.png` (null "
         "clines, inflections, plateaus, WTA regions and the basin of a 10x-slower plateau, Fig. 2), "
         "`fig3_plateau_likelihood.png` (Fig. 3), `fig4_scaling.png` (Fig. 4), `fig5_basins.png` (Fig. 5), "
-        "`fig6_coupling.png` (Fig. 6), `fig8_eps_vs_time.png` (Fig. 8). Figs. 2, 5, 6, 8 use the exact "
-        "deterministic flow (`baselines/experiments/ray_bandit_figures.py`), in the paper's flow time; one "
-        "learner update of step size lr advances it by 2 lr.",
+        "`fig6_coupling.png` (Fig. 6), `fig7_grid.png` (Fig. 7), `fig8_eps_vs_time.png` (Fig. 8), "
+        "`fig9_optim.png` (Fig. 9), `fig3_init_recipes.png` (Fig. 3 per start recipe). Figs. 2, 5, 6, 8 use the "
+        "exact deterministic flow (`baselines/experiments/ray_bandit_figures.py`), in the paper's flow time; one "
+        "learner update of step size lr advances it by 2 lr. Figs. 7, 9 and the recipes are sampled learners "
+        "(`baselines/experiments/ray_bandit_grid.py`).",
         "",
         "| paper claim | ours | in band? |",
         "|---|---|---|",
         *[f"| {c['claim']} | {c['ours']} | {'yes' if c['in_band'] else 'no'} |" for c in summary["claims"]],
         "",
-        "The initialisation recipe is ours (the paper gives none): directions uniform in angle on "
-        "J1 + J2 = J(θ0). Fig. 5's 50% at J(θ0) = 0.2 and Fig. 3's 20% both depend on it; the Fig. 3 fraction "
-        "of the exact statistic is higher than the paper's with this recipe.",
+        f"The initialisation recipe is ours (the paper gives none): `{settings.init_recipe}` (see the start "
+        "recipes' table below). Fig. 5's 50% at J(θ0) = 0.2 and Fig. 3's 20% both depend on it.",
         "",
         f"## K = 2: on-policy against the ablations (Fig. 3; the paper: ~20% of on-policy runs at ε ≤ "
         f"{HEADLINE_EPS:g}, none of the ablations)",
@@ -295,8 +348,10 @@ def _bandit_report(settings: BanditSettings, summary: dict[str, Any], wall_s: fl
             f"| {s['mean_samples_to_stop']:.0f} | {s['plateaus_per_run']:.2f} | {s['frac_with_plateau']:.1%} "
             f"| {s['max_plateaus']} | {s['p_slowest_le_eps']:.1%} |"
         )
+    from baselines.experiments import ray_bandit_grid
+
+    lines += ["", *ray_bandit_grid.report_lines(summary["sweeps"])]
     lines += [
-        "",
         "Definitions: *slowest* (the paper's Fig. 3 statistic) is the smallest progress of a run, per update "
         "and divided by the step size, while it is more than 10% of the way from its start and from the "
         "optimum. For K = 2 it is exact: the expected progress E[dJ]/lr = |grad J|^2 of the full-W, b learner "
@@ -321,10 +376,17 @@ def reproduce_ray_bandit(
     progress: bool = True,
     seed: int = 0,
     closed_form_size: tuple[int, int] | None = None,
+    arms: Sequence[int] | None = None,
+    step_sizes: Sequence[float] | None = None,
+    adam_lrs: Sequence[float] | None = None,
+    init_recipe: str = DEFAULT_RECIPE,
 ) -> dict[str, Any]:
     """Run the ray-bandit reproduction and write its figures, ``report.md`` and ``summary.json``.
 
     ``closed_form_size`` = (angles, grid) of the exact-flow figures (default: quick 60 x 17, full 400 x 41).
+    ``arms`` (Fig. 7's n; cells n >= K for K in ``contexts``), ``step_sizes`` (Fig. 9's SGD) and ``adam_lrs``
+    default to ``*_QUICK`` / ``*_FULL``; ``init_recipe`` is the learners' start recipe
+    (``baselines.bandit.learners.INIT_RECIPES``).
 
     ``seeds`` / ``max_samples`` default to the paper's 1000 / 1e5 (``quick``: 200 seeds); they are exposed so
     tests can shrink the work. Returns the summary (also in ``summary.json``), with the files written.
@@ -335,6 +397,10 @@ def reproduce_ray_bandit(
         contexts=tuple(contexts),
         device=device,
         seed=seed,
+        init_recipe=init_recipe,
+        arms=tuple(arms if arms is not None else (ARMS_QUICK if quick else ARMS_FULL)),
+        step_sizes=tuple(step_sizes if step_sizes is not None else (STEP_SIZES_QUICK if quick else STEP_SIZES_FULL)),
+        adam_lrs=tuple(adam_lrs if adam_lrs is not None else (ADAM_LRS_QUICK if quick else ADAM_LRS_FULL)),
     )
     from baselines.training.loop import check_device
 
@@ -350,9 +416,14 @@ def reproduce_ray_bandit(
     )  # Figs. 2, 5, 6, 8 from the exact flow
 
     flow_numbers = closed_form.compute(
-        *(closed_form_size or (CLOSED_FORM_QUICK if quick else CLOSED_FORM_FULL))
+        *(closed_form_size or (CLOSED_FORM_QUICK if quick else CLOSED_FORM_FULL)), recipe=settings.init_recipe
     )
     files += closed_form.plot(flow_numbers, out)
+    from baselines.experiments import ray_bandit_grid
+
+    sweeps = _sweeps(settings, results, reports, progress)
+    ray_bandit_grid.add_flow_recipes(sweeps, flow_numbers["by_recipe"], settings.init_recipe)
+    files += ray_bandit_grid.plot(sweeps, out)
     summary: dict[str, Any] = {
         "experiment": "ray-bandit",
         "quick": quick,
@@ -365,9 +436,10 @@ def reproduce_ray_bandit(
         },
     }
     summary["closed_form"] = flow_numbers
+    summary["sweeps"] = sweeps
     summary["claims"] = [
         {"claim": c, "ours": o, "in_band": bool(b)}
-        for c, o, b in _fig3_claims(summary) + closed_form.report_rows(flow_numbers)
+        for c, o, b in _fig3_claims(summary) + closed_form.report_rows(flow_numbers) + ray_bandit_grid.claims(sweeps)
     ]
     wall = time.perf_counter() - t0
     summary["wall_time_s"] = wall

@@ -7,11 +7,11 @@ and have no sampling noise:
 - Fig. 2: the flow's structure: null clines, the inflection set ``J'' = 0``, the plateau part of
   ``J2 = 1 - J1``, the winner-take-all regions and the basin of attraction of plateaus at least as flat as ``eps``;
 - Fig. 8: flatness ``eps`` of the traversed plateau against the time from near ``(0, 0)`` (``J = 0.2``, the
-  paper's low initial performance; from ``J = 0.014`` the balanced run itself is slow and ``eps_10x`` ~ 1e-8) to near ``(1, 1)``,
+  paper's low initial performance, angles uniform; from ``J = 0.014`` the balanced run itself is slow and ``eps_10x`` ~ 1e-8) to near ``(1, 1)``,
   with the balanced (diagonal) trajectory as reference; gives ``eps_10x``, the flatness that makes learning
   10 times slower (the paper: ~1e-4);
 - Fig. 5: likelihood that the slowest progress is ``<= eps`` for starts at several initial performances
-  ``J(theta0)``, directions drawn as the learners' default recipe (angle uniform in (0, pi/2)); the paper:
+  ``J(theta0)``, directions drawn by one of the learners' start recipes (:data:`RECIPES`); the paper:
   "half of the trajectories initialised at J(theta0) = 0.2 hit" a plateau flatter than ``eps_10x``;
 - Fig. 6: the scalar coupling functions ``f(J_k)`` of eq. (5): ``u (1 - u)`` on-policy, ``1 - u`` supervised
   and ``(1 - m) u (1 - u) + m (1 - u) / 2`` for a behaviour mixing in ``m = 10%`` uniform actions; only the
@@ -39,7 +39,7 @@ FINISH = 1.8  # "near (1, 1)": J = J1 + J2 >= 1.8
 FIG5_J0 = (0.1, 0.2, 0.4, 0.8, 1.2)
 EPS_AXIS = np.logspace(-8, -1, 71)
 MIX = 0.1
-RECIPES = ("angle", "segment", "logit-circle")
+RECIPES = ("angle", "simplex", "logit-sphere")  # baselines.bandit.learners.INIT_RECIPES, 2 x 2
 FIG3_EPS = 1e-5  # in the learners' units (E[dJ] per update / lr = 2 x flow dJ/dt)
 
 
@@ -67,18 +67,19 @@ def orthant_starts(j0: float, num: int) -> np.ndarray:
 
 
 def recipe_starts(recipe: str, num: int, j0: float = 0.2) -> np.ndarray:
-    """Starts at low initial performance by one of :data:`RECIPES` (the paper gives no recipe).
+    """``num`` starts at initial performance ``j0`` by one of :data:`RECIPES`, at evenly spaced quantiles.
 
-    ``angle``: angle uniform on ``J1 + J2 = j0`` (the learners' default, :func:`orthant_starts`); ``segment``:
-    ``J1`` uniform on that segment; ``logit-circle``: logits ``logit(j0 / 2) + (cos, sin)`` on a unit circle
-    (random "directions" in parameter space around the balanced start; J1 + J2 then varies around j0).
+    The deterministic 2 x 2 counterparts of the learners' random recipes (``baselines.bandit.learners``):
+    ``angle``: angle uniform on ``J1 + J2 = j0`` (:func:`orthant_starts`); ``simplex``: ``J1`` uniform on that
+    segment; ``logit-sphere``: logits ``logit(j0 / 2) + (cos, sin)`` on the unit circle (``J1 + J2`` then
+    varies around ``j0``).
     """
     t = (np.arange(num) + 0.5) / num
     if recipe == "angle":
         return orthant_starts(j0, num)
-    if recipe == "segment":
-        return np.stack([j0 * t, j0 * (1 - t)], axis=1)
-    if recipe == "logit-circle":
+    if recipe == "simplex":
+        return np.clip(np.stack([j0 * t, j0 * (1 - t)], axis=1), 1e-9, 0.99)  # capped like the learners
+    if recipe == "logit-sphere":
         x0 = math.log(j0 / 2 / (1 - j0 / 2))
         logits = x0 + np.stack([np.cos(2 * math.pi * t), np.sin(2 * math.pi * t)], axis=1)
         return 1.0 / (1.0 + np.exp(-logits))
@@ -97,8 +98,15 @@ def coupling(u: np.ndarray, mode: str, mix: float = MIX) -> np.ndarray:
     raise ValueError(f"mode={mode!r} is not one of ('on-policy', 'supervised', 'mixed')")
 
 
-def compute(num_angles: int = 200, grid: int = 41) -> dict[str, Any]:
-    """Every number of the four figures (the figures are drawn from this, the report quotes it)."""
+def compute(num_angles: int = 200, grid: int = 41, recipe: str = "angle") -> dict[str, Any]:
+    """Every number of the four figures (the figures are drawn from this, the report quotes it).
+
+    ``recipe`` (one of :data:`RECIPES`) draws Fig. 5's starts; ``by_recipe`` gives, for every recipe, Fig. 3's
+    fraction (``eps <= FIG3_EPS`` in learner units, from ``J = 0.2``) and Fig. 5's (``eps <= eps_10x``, from
+    ``J(theta0) = 0.2``) under the deterministic flow.
+    """
+    if recipe not in RECIPES:
+        raise ValueError(f"recipe={recipe!r} is not one of {RECIPES}")
     # Fig. 8: starts "near (0, 0)" at the paper's low initial performance J = 0.2 (starts much nearer the origin
     # make even the balanced run crawl out of the unstable corner, which swamps the plateau's cost)
     near = orthant_starts(FIG8_J0, num_angles)
@@ -111,16 +119,19 @@ def compute(num_angles: int = 200, grid: int = 41) -> dict[str, Any]:
     # Fig. 5: likelihood curves per initial performance
     fig5 = {}
     for j0 in FIG5_J0:
-        slow, _ = _slowest_and_finish(orthant_starts(j0, num_angles))
+        slow, _ = _slowest_and_finish(recipe_starts(recipe, num_angles, j0))
         fig5[str(j0)] = {
             "likelihood": [float((slow <= e).mean()) for e in EPS_AXIS],
             "p_at_eps_10x": float((slow <= eps_10x).mean()),
         }
-    # Fig. 3 under the deterministic flow, per initialisation recipe (learner units: 2 x the flow's dJ/dt)
-    recipes = {}
-    for recipe in RECIPES:
-        slow, _ = _slowest_and_finish(recipe_starts(recipe, num_angles))
-        recipes[recipe] = float((bd.LEARNER_FLOW_RATE * slow <= FIG3_EPS).mean())
+    # Figs. 3 and 5 under the deterministic flow, per initialisation recipe (Fig. 3 in learner units: 2 x dJ/dt)
+    by_recipe = {}
+    for name in RECIPES:
+        slow, _ = _slowest_and_finish(recipe_starts(name, num_angles, FIG8_J0))
+        by_recipe[name] = {
+            "fig3": float((bd.LEARNER_FLOW_RATE * slow <= FIG3_EPS).mean()),
+            "fig5": float((slow <= eps_10x).mean()),
+        }
     # Fig. 2: basin of eps_10x on a grid of starts
     x = np.linspace(0.02, 0.98, grid)
     X, Y = np.meshgrid(x, x)
@@ -140,7 +151,8 @@ def compute(num_angles: int = 200, grid: int = 41) -> dict[str, Any]:
             "basin_outside_wta_frac": float((basin & ~wta).mean()),
         },  # fmt: skip
         "fig6": {m: float(coupling(0.0, m)) for m in ("on-policy", "supervised", "mixed")},
-        "fig3_by_recipe": recipes,
+        "recipe": recipe,
+        "by_recipe": by_recipe,
     }
 
 
@@ -214,7 +226,7 @@ def plot(numbers: dict[str, Any], out: Path) -> list[Path]:
     ax.set_ylabel("P(slowest progress ≤ ε)")
     p02 = numbers["fig5"]["0.2"]["p_at_eps_10x"]
     ax.set_title(f"Fig. 5: paper: half of the runs from J(θ0) = 0.2 hit a 10x-slower plateau;\nours: {p02:.0%} "
-                 "(deterministic flow, angles uniform)", fontsize=9)  # fmt: skip
+                 f"(deterministic flow, start recipe {numbers['recipe']})", fontsize=9)  # fmt: skip
     ax.legend(fontsize=7)
     files.append(_save_figure(fig, out / "fig5_basins.png"))
     # Fig. 6
@@ -251,9 +263,6 @@ def report_rows(numbers: dict[str, Any]) -> list[tuple[str, str, bool]]:
         ("Fig. 2: basins of flat plateaus extend beyond the WTA regions",
          f"basin {f2['basin_frac']:.1%} of the square, {f2['basin_outside_wta_frac']:.1%} outside WTA",
          f2["basin_outside_wta_frac"] > 0),
-        ("Fig. 3 (~20% at ε ≤ 1e-5) depends on the unstated initialisation: deterministic flow per recipe",
-         ", ".join(f"{k} {v:.0%}" for k, v in numbers["fig3_by_recipe"].items()),
-         0.10 <= numbers["fig3_by_recipe"]["angle"] <= 0.30),
         ("Fig. 6: f(0) = 0 only on-policy (10% uniform mixing breaks it)",
          f"f(0): on-policy {f6['on-policy']:g}, supervised {f6['supervised']:g}, mixed {f6['mixed']:g}",
          f6["on-policy"] == 0 and f6["mixed"] > 0 and f6["supervised"] > 0),
