@@ -42,3 +42,4 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
     assert _quick(name, tmp_path) < QUICK_BUDGET_S
+    assert "| paper claim | ours | in band? |" in (tmp_path / "report.md").read_text()

@@ -22,23 +22,42 @@ RETURN_KEY = "return"
 CAPACITY_KEY = "capacity/actor_kl"
 #: (key, panel title, log-scale y) of the figure; capacity is added when the setting measures it.
 BASE_PANELS: tuple[tuple[str, str, bool], ...] = (
-    (RETURN_KEY, "training-episode return", False),
+    (RETURN_KEY, "training-episode return (binned mean)", False),
     (metric_keys.PCA_RANK, "actor PCA rank", False),
     (metric_keys.DEAD_FRAC, "actor dead-unit fraction", False),
     (metric_keys.PREACT_NORM, "actor pre-activation norm", True),
     (metric_keys.EXCESS_RATIO, "excess ratio", True),
+    (metric_keys.repr_key("critic", "pca_rank"), "critic PCA rank", False),
 )
 CAPACITY_PANEL = (CAPACITY_KEY, "actor capacity loss (KL)", True)
+RETURN_POINTS = 40  # training-episode returns are averaged in this many step bins per run
 LATE_FRACTION = 0.1  # "final" = mean over the last 10% of a series' points (the paper: last 5% of training)
 
 
 def series(run: Any, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(steps, values) of one run: training-episode returns (eval if none logged) or a logged metric."""
+    """(steps, values) of one run: training-episode returns (eval if none logged; binned means, see
+    :func:`smooth`) or a logged metric."""
     if key == RETURN_KEY:  # training episodes (policy sampled), as the paper reports
         curve = run.train if run.train is not None and run.train.steps else run.eval
-        return np.asarray(curve.steps, dtype=np.float64), np.asarray(curve.mean_returns(), dtype=np.float64)
+        x, y = np.asarray(curve.steps, dtype=np.float64), np.asarray(curve.mean_returns(), dtype=np.float64)
+        return smooth(x, y, RETURN_POINTS)
     steps, values = metric_series(run.metrics, key) or ([], [])
     return np.array(steps, dtype=np.float64), np.array(values, dtype=np.float64)
+
+
+def smooth(x: np.ndarray, y: np.ndarray, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of the values in each of ``points`` equal step bins over [0, last step], at the bin's right edge
+    (single episodes are 0/1 on sparse tasks); empty bins are dropped, short series returned as they are."""
+    keep = np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if y.size <= points:
+        return x, y
+    edges = np.linspace(0.0, float(x.max()), points + 1)
+    idx = np.clip(np.searchsorted(edges, x, side="left") - 1, 0, points - 1)
+    counts = np.bincount(idx, minlength=points)
+    sums = np.bincount(idx, weights=y, minlength=points)
+    full = counts > 0
+    return edges[1:][full], sums[full] / counts[full]
 
 
 def seed_curves(runs: Sequence[Any], key: str) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +97,8 @@ def series_stats(runs: Sequence[Any], key: str) -> dict[str, Any]:
 
 def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, bool]], path: Path) -> Path:
     """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max."""
+    from matplotlib.ticker import FuncFormatter
+
     cols = 3
     rows = math.ceil(len(panels) / cols)
     fig = new_figure(5.0 * cols, 3.8 * rows)
@@ -91,8 +112,10 @@ def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, b
             ax.plot(x, ys.mean(axis=0), lw=1.8, color=color, label=label)
             if ys.shape[0] > 1:
                 ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.15, lw=0)
-        if log and ax.has_data():
+        low, high = ax.dataLim.y0, ax.dataLim.y1
+        if log and ax.has_data() and low > 0 and high >= 10 * low:  # log only where it spans a decade
             ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_title(title, fontsize=12)
         ax.set_xlabel("env steps", fontsize=10)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
@@ -220,7 +243,7 @@ def report_text(summary: dict[str, Any], description: str, tried: str) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for label, s in summary["configs"].items():
-        r, pr, df, pn, er = (s[k] for k, _, _ in BASE_PANELS)
+        r, pr, df, pn, er = (s[k] for k, _, _ in BASE_PANELS[:5])
         lines.append(
             f"| {label} | {s['variant']} | {fmt(r['max'])} → {fmt(r['final'])} | {fmt(pr['first'])} → "
             f"{fmt(pr['final'])} | {fmt(df['first'])} → {fmt(df['final'])} | {fmt(pn['first'])} → "
