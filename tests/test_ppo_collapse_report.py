@@ -169,3 +169,11 @@ def test_hopper_sweep_files_cover_the_setting_at_the_paper_budget() -> None:
     for s in specs:
         assert s.envs == [HOPPER.env_id] and s.seeds == list(range(HOPPER.full_seeds))
         assert s.timesteps == 5_000_000 and set(s.overrides) == {"n_epochs"}
+
+
+def test_log_axis_minor_labels_only_at_2_3_5() -> None:
+    from baselines.experiments.ppo_collapse_report import _sparse_log_label
+
+    assert [_sparse_log_label(v, 0) for v in (2.0, 3.0, 4.0, 5.0, 7.0, 20.0, 30.0, 90.0, 0.5, 0.0)] == [
+        "2", "3", "", "5", "", "20", "30", "", "0.5", "",
+    ]  # fmt: skip

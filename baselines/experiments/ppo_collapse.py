@@ -165,7 +165,9 @@ representation degrades, the return holds |
 0.125 (random) throughout: dies before it learns |
 | same, lr 2e-2 | 6k steps (stopped), 1 seed | rank 17 -> 3, dead 0.75 by 4k steps, eval 0.125: dies before \
 it learns |
-| same, lr 1.5e-2 | 24k steps, 1 seed | LR15 |
+| same, lr 1.5e-2 | 24.6k steps, 1 seed | rank 17 -> 8, dead 0.17 -> 0.67 within 4k steps (the detector's \
+dead-unit signal fires), norm 2.5 -> 17, excess ratio 1.6 -> 3.8, yet it learns on the survivors: eval peak \
+1.0, final 0.94, no return collapse |
 | MultiRoom-R2, 16-16 ReLU, 50 epochs, lr 1e-2, minibatch 512 | 25k steps (stopped), 1 seed | learns (eval \
 1.0); rank 9 -> 6 of 16, dead 0 -> 0.19, norm 2.6 -> 8.3, excess ratio 1.8 -> 3.5 |
 | MultiRoom-R4, 64-64 ReLU, 50 epochs, lr 1e-2 (earlier session) | 164k steps | norm 6 -> 201, rank 25 -> 7, \

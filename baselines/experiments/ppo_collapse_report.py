@@ -95,6 +95,14 @@ def series_stats(runs: Sequence[Any], key: str) -> dict[str, Any]:
     }
 
 
+def _sparse_log_label(v: float, _pos: int) -> str:
+    """Minor log ticks labelled at mantissas 2, 3 and 5 only, so a one-decade axis is readable, not crowded."""
+    if v <= 0:
+        return ""
+    mantissa = round(v / 10 ** math.floor(math.log10(v)), 6)
+    return f"{v:g}" if mantissa in (2.0, 3.0, 5.0) else ""
+
+
 def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, bool]], path: Path) -> Path:
     """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max."""
     from matplotlib.ticker import FuncFormatter
@@ -115,7 +123,8 @@ def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, b
         low, high = ax.dataLim.y0, ax.dataLim.y1
         if log and ax.has_data() and low > 0 and high >= 10 * low:  # log only where it spans a decade
             ax.set_yscale("log")
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 20, not 2 x 10^1
+            ax.yaxis.set_minor_formatter(FuncFormatter(_sparse_log_label))
         ax.set_title(title, fontsize=12)
         ax.set_xlabel("env steps", fontsize=10)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 3))
