@@ -113,7 +113,7 @@ def test_report_has_the_claim_table_and_one_row_per_configuration() -> None:
     assert "| paper claim | ours | in band? |" in text
     for c in s["claims"]:
         assert f"| {c['claim']} | {c['ours']} | {c['in_band']} |" in text
-    assert "| b | v | 0.95 → 0.2 | 25 → 7 | 0.05 → 0.64 | 6 → 201 | 9 | 2/3 |" in text
+    assert "| b | v | 0.95 → 0.2 | 25 → 7 | 0.05 → 0.64 | 6 → 201 | 9 | n/a → n/a | 2/3 |" in text
     assert "DESCRIPTION" in text and "TRIED" in text and "Quick run: 8192 env steps" in text
 
 

@@ -81,11 +81,14 @@ def _late(y: np.ndarray) -> float:
     return float(np.mean(y[-k:]))
 
 
+EMPTY_STATS: dict[str, Any] = {"points": 0, "first": None, "final": None, "min": None, "max": None}
+
+
 def series_stats(runs: Sequence[Any], key: str) -> dict[str, Any]:
     """first / final (mean of the last 10% of points) / min / max of the seed-mean series."""
     x, y = mean_series(runs, key)
     if not y.size:
-        return {"points": 0, "first": None, "final": None, "min": None, "max": None}
+        return dict(EMPTY_STATS)
     return {
         "points": int(x.size),
         "first": none_if_nan(float(y[0])),
@@ -248,15 +251,16 @@ def report_text(summary: dict[str, Any], description: str, tried: str) -> str:
     lines += [
         "",
         "| configuration | variant | training return peak → final | PCA rank first → final | dead frac first → "
-        "final | preact norm first → final | excess ratio final | collapsed runs |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "final | preact norm first → final | excess ratio final | critic PCA rank first → final | collapsed runs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, s in summary["configs"].items():
-        r, pr, df, pn, er = (s[k] for k, _, _ in BASE_PANELS[:5])
+        r, pr, df, pn, er, cr = (s.get(k, EMPTY_STATS) for k, _, _ in BASE_PANELS)
         lines.append(
             f"| {label} | {s['variant']} | {fmt(r['max'])} → {fmt(r['final'])} | {fmt(pr['first'])} → "
             f"{fmt(pr['final'])} | {fmt(df['first'])} → {fmt(df['final'])} | {fmt(pn['first'])} → "
-            f"{fmt(pn['final'])} | {fmt(er['final'])} | {s['collapsed_runs']}/{s['seeds']} |"
+            f"{fmt(pn['final'])} | {fmt(er['final'])} | {fmt(cr['first'])} → {fmt(cr['final'])} "
+            f"| {s['collapsed_runs']}/{s['seeds']} |"
         )
     lines += ["", "## What we tried to make baseline PPO collapse on this suite", "", tried, ""]
     lines.append(
