@@ -69,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds",
         type=int,
         default=None,
-        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse cheap 3, quick 2; hopper 5, quick 1)",
+        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse cheap 3, quick 3; hopper 5, quick 1)",
     )
     p.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"

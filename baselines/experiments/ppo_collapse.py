@@ -106,7 +106,7 @@ CHEAP = Setting(
     },
     full_seeds=3,
     full_timesteps=32_768,
-    quick_seeds=2,
+    quick_seeds=3,
     quick_timesteps=8192,
     quick_labels=("baseline", "pfo-last"),
 )
