@@ -177,3 +177,31 @@ def test_log_axis_minor_labels_only_at_2_3_5() -> None:
     assert [_sparse_log_label(v, 0) for v in (2.0, 3.0, 4.0, 5.0, 7.0, 20.0, 30.0, 90.0, 0.5, 0.0)] == [
         "2", "3", "", "5", "", "20", "30", "", "0.5", "",
     ]  # fmt: skip
+
+
+def test_spearman_ranks_with_ties_and_refuses_too_few_or_constant() -> None:
+    from baselines.experiments.ppo_collapse_report import spearman
+
+    assert spearman([1.0, 2.0, 3.0, 4.0], [10.0, 20.0, 30.0, 400.0]) == pytest.approx(1.0)
+    assert spearman([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == pytest.approx(-1.0)
+    # ties share the mean rank: x ranks [0, 1.5, 1.5, 3], y ranks [0, 1, 2, 3] -> r = 0.9486833
+    assert spearman([1.0, 2.0, 2.0, 5.0], [1.0, 2.0, 3.0, 4.0]) == pytest.approx(0.9486833, abs=1e-7)
+    assert spearman([1.0, 2.0], [1.0, 2.0]) is None
+    assert spearman([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]) is None
+
+
+def test_correlation_claim_pools_every_runs_finals() -> None:
+    s = _summary()
+    s["configs"]["b"]["seed_finals"] = {
+        NORM: [200.0, 150.0, None],
+        EXC: [9.0, 8.0, 7.0],
+        RANK: [7.0, 8.0, 9.0],
+    }
+    s["configs"]["p"]["seed_finals"] = {NORM: [6.0, 7.0, 5.0], EXC: [3.0, 4.0, 2.0], RANK: [24.0, 20.0, 25.0]}
+    row = next(r for r in claims(s) if r[0].startswith("Across runs"))
+    # 5 runs with a norm (the None is left out): its ranks agree with the excess ratio's; rank vs it over all 6
+    assert row[1] == (
+        "Spearman correlation of the runs' final values over 5 runs: norm vs excess ratio 1.00, "
+        "PCA rank vs excess ratio -1.00"
+    )
+    assert row[2] == "yes"

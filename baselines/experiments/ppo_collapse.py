@@ -29,6 +29,7 @@ from baselines.diagnostics.analysis import analyze_result
 from baselines.experiments.ppo_collapse_report import (
     BASE_PANELS,
     CAPACITY_PANEL,
+    CORRELATED,
     claims,
     plot_variants,
     report_text,
@@ -194,6 +195,8 @@ def _ppo_stats(rs: Sequence[Any], panels: Sequence[tuple[str, str, bool]]) -> di
     out: dict[str, Any] = {"seeds": len(rs)}
     for key, _, _ in panels:
         out[key] = series_stats(rs, key)
+    # each seed's final value (last 10% of its points) of the metrics the correlation claim reads
+    out["seed_finals"] = {key: [series_stats([r], key)["final"] for r in rs] for key in CORRELATED}
     verdicts = [analyze_result(r)["collapse"] for r in rs]
     out["collapsed_runs"] = sum(bool(v["collapsed"]) for v in verdicts)
     out["collapse_steps"] = [v["step"] for v in verdicts]

@@ -31,6 +31,8 @@ BASE_PANELS: tuple[tuple[str, str, bool], ...] = (
 )
 CAPACITY_PANEL = (CAPACITY_KEY, "actor capacity loss (KL)", True)
 RETURN_POINTS = 40  # training-episode returns are averaged in this many step bins per run
+#: Per-seed finals kept for the correlation claim: (pre-activation norm, excess ratio, PCA rank).
+CORRELATED = (metric_keys.PREACT_NORM, metric_keys.EXCESS_RATIO, metric_keys.PCA_RANK)
 LATE_FRACTION = 0.1  # "final" = mean over the last 10% of a series' points (the paper: last 5% of training)
 
 
@@ -139,6 +141,39 @@ def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, b
     return save_figure(fig, path)
 
 
+def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None with fewer than 3 pairs or a constant side."""
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.size < 3:
+        return None
+
+    def ranks(v: np.ndarray) -> np.ndarray:
+        order = np.argsort(v, kind="stable")
+        r = np.empty(v.size)
+        r[order] = np.arange(v.size, dtype=np.float64)
+        for value in np.unique(v):  # ties share their mean rank
+            r[v == value] = r[v == value].mean()
+        return r
+
+    rx, ry = ranks(x), ranks(y)
+    if rx.std() == 0 or ry.std() == 0:
+        return None
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def _pairs(summary: dict[str, Any], key_a: str, key_b: str) -> tuple[list[float], list[float]]:
+    """Every run's (final a, final b) over all configurations, runs missing either left out."""
+    a: list[float] = []
+    b: list[float] = []
+    for cfg in summary["configs"].values():
+        finals = cfg.get("seed_finals", {})
+        for u, v in zip(finals.get(key_a, []), finals.get(key_b, []), strict=True):
+            if u is not None and v is not None:
+                a.append(u)
+                b.append(v)
+    return a, b
+
+
 def _get(summary: dict[str, Any], role: str, key: str, stat: str) -> float | None:
     label = summary["roles"].get(role)
     if label is None or label not in summary["configs"]:
@@ -181,6 +216,17 @@ def claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
         f"{fmt(base[norm]['final'])}",
         "yes" if all(moved) else f"partly ({sum(moved)}/3)" if any(moved) else "no",
     ))  # fmt: skip
+    norm_a, exc_b = _pairs(summary, norm, exc)
+    rank_a, exc_c = _pairs(summary, rank, exc)
+    rho_norm, rho_rank = spearman(norm_a, exc_b), spearman(rank_a, exc_c)
+    if rho_norm is not None:
+        out.append(_row(
+            "Across runs, a larger pre-activation norm goes with a larger excess ratio (the representation and the "
+            "trust region degrade together, Fig. 6)",
+            f"Spearman correlation of the runs' final values over {len(norm_a)} runs: norm vs excess ratio "
+            f"{fmt(rho_norm, '.2f')}, PCA rank vs excess ratio {fmt(rho_rank, '.2f')}",
+            rho_norm > 0,
+        ))  # fmt: skip
     if "fewer_epochs" in roles:
         few = cfgs[roles["fewer_epochs"]]
         out.append(_row(
