@@ -205,3 +205,10 @@ def test_correlation_claim_pools_every_runs_finals() -> None:
         "PCA rank vs excess ratio -1.00"
     )
     assert row[2] == "yes"
+    s["configs"]["p"]["seed_finals"][RANK] = [
+        1.0,
+        2.0,
+        3.0,
+    ]  # low rank with low excess ratio: against the paper
+    row = next(r for r in claims(s) if r[0].startswith("Across runs"))
+    assert row[2] == "partly (norm only)"

@@ -185,6 +185,14 @@ def _lt(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and a < b
 
 
+def _both(first: bool, second: bool, first_name: str, second_name: str) -> str:
+    if first and second:
+        return "yes"
+    if first or second:
+        return f"partly ({first_name if first else second_name} only)"
+    return "no"
+
+
 def _row(claim: str, ours: str, ok: bool | str) -> tuple[str, str, str]:
     return claim, ours, ok if isinstance(ok, str) else ("yes" if ok else "no")
 
@@ -221,11 +229,11 @@ def claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     rho_norm, rho_rank = spearman(norm_a, exc_b), spearman(rank_a, exc_c)
     if rho_norm is not None:
         out.append(_row(
-            "Across runs, a larger pre-activation norm goes with a larger excess ratio (the representation and the "
-            "trust region degrade together, Fig. 6)",
+            "Across runs, a larger pre-activation norm and a lower PCA rank go with a larger excess ratio (the "
+            "representation and the trust region degrade together, Fig. 6)",
             f"Spearman correlation of the runs' final values over {len(norm_a)} runs: norm vs excess ratio "
             f"{fmt(rho_norm, '.2f')}, PCA rank vs excess ratio {fmt(rho_rank, '.2f')}",
-            rho_norm > 0,
+            _both(rho_norm > 0, rho_rank is not None and rho_rank < 0, "norm", "rank"),
         ))  # fmt: skip
     if "fewer_epochs" in roles:
         few = cfgs[roles["fewer_epochs"]]
