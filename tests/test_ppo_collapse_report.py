@@ -92,7 +92,14 @@ def test_claims_say_no_or_partly_where_ours_disagrees() -> None:
     assert rows["Baseline PPO collapses"] == "no"
     assert rows["The collapse comes with a degrading representation"] == "partly (2/3)"
     assert rows["PFO keeps the representation (norm"] == "no"
-    assert rows["A shared actor-critic trunk lowers the feature rank"] == "no"
+    assert rows["A shared actor-critic trunk lowers the feature rank"] == "partly (rank only)"
+    s["configs"]["a"][NORM]["final"] = 250.0  # Adam reset: norm above the baseline's 201, rank above its 30
+    s["configs"]["a"][RANK]["final"] = 40.0
+    rows = {r[0].split(",")[0]: r[2] for r in claims(s)}
+    assert rows["Resetting Adam lowers the feature norm and raises the rank"] == "partly (rank only)"
+    s["configs"]["a"][RANK]["final"] = 1.0
+    rows = {r[0].split(",")[0]: r[2] for r in claims(s)}
+    assert rows["Resetting Adam lowers the feature norm and raises the rank"] == "no"
 
 
 def test_claims_leave_out_what_the_run_did_not_train() -> None:

@@ -267,8 +267,12 @@ def claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"shared vs baseline final: rank {fmt(sh[rank]['final'])} vs {fmt(base[rank]['final'])}, return "
             f"{fmt(sh[RETURN_KEY]['final'])} vs {fmt(base[RETURN_KEY]['final'])}; collapsed {sh['collapsed_runs']} "
             f"vs {base['collapsed_runs']}",
-            _lt(sh[rank]["final"], base[rank]["final"])
-            and (summary["reward_kind"] != "sparse" or not _lt(base[RETURN_KEY]["final"], sh[RETURN_KEY]["final"])),
+            _both(
+                _lt(sh[rank]["final"], base[rank]["final"]),
+                summary["reward_kind"] != "sparse" or not _lt(base[RETURN_KEY]["final"], sh[RETURN_KEY]["final"]),
+                "rank",
+                "return",
+            ),
         ))  # fmt: skip
     if "adam_reset" in roles:
         ad = cfgs[roles["adam_reset"]]
@@ -277,7 +281,9 @@ def claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
             f"Adam reset vs baseline final: norm {fmt(ad[norm]['final'])} vs {fmt(base[norm]['final'])}, rank "
             f"{fmt(ad[rank]['final'])} vs {fmt(base[rank]['final'])}; collapsed {ad['collapsed_runs']} vs "
             f"{base['collapsed_runs']}",
-            _lt(ad[norm]["final"], base[norm]["final"]) and _lt(base[rank]["final"], ad[rank]["final"]),
+            _both(
+                _lt(ad[norm]["final"], base[norm]["final"]), _lt(base[rank]["final"], ad[rank]["final"]), "norm", "rank"
+            ),
         ))  # fmt: skip
     return out
 
