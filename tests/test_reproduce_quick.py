@@ -18,12 +18,12 @@ import pytest
 QUICK_BUDGET_S = 180
 
 
-def _quick(name: str, out: Path) -> float:
+def _quick(name: str, out: Path, threads: int = 2) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "rayenvs.cli", "reproduce", name, "--quick", "--no-progress", "--device", "cpu",
-         "--threads", "2", "--out", str(out)],
+         "--threads", str(threads), "--out", str(out)],
         capture_output=True, text=True, timeout=QUICK_BUDGET_S, env=env, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - t0
@@ -41,5 +41,7 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
-    assert _quick(name, tmp_path) < QUICK_BUDGET_S
+    # ppo-collapse trains 64-unit MLPs: one torch thread is fastest, and two threads contend on a busy
+    # 2-core machine (measured: > 180 s with --threads 2 vs 111 s with --threads 1 at load 6-7)
+    assert _quick(name, tmp_path, threads=1 if name == "ppo-collapse" else 2) < QUICK_BUDGET_S
     assert "| paper claim | ours | in band? |" in (tmp_path / "report.md").read_text()
