@@ -114,7 +114,7 @@ def test_claims_leave_out_what_the_run_did_not_train() -> None:
 def test_report_has_the_claim_table_and_one_row_per_configuration() -> None:
     s = _summary()
     s.update(quick=True, setting="cheap", timesteps=8192, seeds=3, env_id="rayenvs/MultiRoom-R2-v0",
-             wall_time_s=12.0, runs_dir="runs-quick/cheap")  # fmt: skip
+             wall_time_s=12.0, train_time_s=600.0, runs_dir="runs-quick/cheap")  # fmt: skip
     s["claims"] = [{"claim": c, "ours": o, "in_band": b} for c, o, b in claims(s)]
     text = report_text(s, "DESCRIPTION", "TRIED")
     assert "| paper claim | ours | in band? |" in text
@@ -122,6 +122,7 @@ def test_report_has_the_claim_table_and_one_row_per_configuration() -> None:
         assert f"| {c['claim']} | {c['ours']} | {c['in_band']} |" in text
     assert "| b | v | 0.95 → 0.2 | 25 → 7 | 0.05 → 0.64 | 6 → 201 | 9 | n/a → n/a | 2/3 |" in text
     assert "DESCRIPTION" in text and "TRIED" in text and "Quick run: 8192 env steps" in text
+    assert "12.0 s wall time for this call, 600 s of training summed over the runs" in text
 
 
 def test_plot_variants_writes_a_png(tmp_path: Path) -> None:

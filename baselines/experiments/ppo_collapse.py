@@ -307,6 +307,8 @@ def reproduce_ppo_collapse(
             for c in configs
         },
         "wall_time_s": time.perf_counter() - t0,
+        # what the runs themselves took, reused ones included (a re-run that reuses every run is seconds)
+        "train_time_s": sum(float(r.wall_time_s) for rs in runs.values() for r in rs),
     }
     summary["claims"] = [{"claim": c, "ours": o, "in_band": b} for c, o, b in claims(summary)]
     files.append(atomic_write_text(out / REPORT_FILE, report_text(summary, st.description, TRIED)))

@@ -295,7 +295,8 @@ def report_text(summary: dict[str, Any], description: str, tried: str) -> str:
         f"# PPO representation collapse (Moalla et al. 2024): setting `{summary['setting']}`",
         "",
         f"{'Quick' if quick else 'Full'} run: {summary['timesteps']} env steps per run, {summary['seeds']} seed(s) "
-        f"per configuration, env `{summary['env_id']}`; {summary['wall_time_s']:.1f} s wall time.",
+        f"per configuration, env `{summary['env_id']}`; {summary['wall_time_s']:.1f} s wall time for this call, "
+        f"{summary['train_time_s']:.0f} s of training summed over the runs (reused runs included).",
         "",
         description,
         "",
