@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from baselines.experiments.ppo_collapse import PANELS, PPOConfig, _mean_series, reproduce_ppo_collapse
+from baselines.experiments.ppo_collapse import PPOConfig, reproduce_ppo_collapse
+from baselines.experiments.ppo_collapse_report import BASE_PANELS, CAPACITY_PANEL
+from baselines.experiments.ppo_collapse_report import mean_series as _mean_series
 from baselines.experiments.ray_bandit import ABLATIONS, reproduce_ray_bandit
 from baselines.training.results import Curve, RunResult
 from rayenvs.cli import main
@@ -201,10 +203,11 @@ def test_mean_series_averages_seeds_on_the_first_seeds_steps() -> None:
 
 def test_ppo_collapse_tiny_run_plots_all_five_series(tmp_path: Path) -> None:
     configs = (
-        PPOConfig("e2", "baseline", {"n_epochs": 2}),
-        PPOConfig("e6-pfo", "pfo-last", {"n_epochs": 6}),
+        PPOConfig("ppo-epochs20", "baseline", {"n_epochs": 2}),  # the labels of the setting's roles
+        PPOConfig("pfo-last-epochs20", "pfo-last", {"n_epochs": 6}),
     )
     kwargs = dict(
+        setting="hopper",
         timesteps=768,
         seeds=1,  # the full run's default is the paper's five
         configs=configs,
@@ -216,19 +219,26 @@ def test_ppo_collapse_tiny_run_plots_all_five_series(tmp_path: Path) -> None:
     summary = reproduce_ppo_collapse(tmp_path, **kwargs)
     assert _is_png(tmp_path / "ppo_collapse.png")
     assert summary["timesteps"] == 768
-    assert set(summary["configs"]) == {"e2", "e6-pfo"}
+    assert set(summary["configs"]) == {"ppo-epochs20", "pfo-last-epochs20"}
     for label, stats in summary["configs"].items():
         assert stats["collapsed_runs"] in (0, 1)
-        for key, _ in PANELS:
+        for key, _, _ in (*BASE_PANELS, CAPACITY_PANEL):
             assert stats[key]["points"] >= 2, (label, key)
             assert stats[key]["final"] is not None, (label, key)
         assert 1 <= stats["repr/actor/pca_rank"]["final"] <= 64
         assert 0.0 <= stats["repr/actor/dead_frac"]["final"] <= 1.0
         assert stats["trust/excess_ratio"]["final"] > 0
-    assert summary["configs"]["e6-pfo"]["overrides"] == {"n_steps": 128, "batch_size": 64, "n_epochs": 6}
+    assert summary["configs"]["pfo-last-epochs20"]["overrides"] == {
+        "n_steps": 128,
+        "batch_size": 64,
+        "n_epochs": 6,
+    }
     report = (tmp_path / "report.md").read_text()
-    assert "| e2 | baseline |" in report and "| e6-pfo | pfo-last |" in report
-    assert (tmp_path / "runs" / "e6-pfo" / "seed_0" / "results.json").is_file()
+    assert "| ppo-epochs20 | baseline |" in report and "| pfo-last-epochs20 | pfo-last |" in report
+    assert (tmp_path / "runs" / "hopper" / "pfo-last-epochs20" / "seed_0" / "results.json").is_file()
+    # only the roles of the trained configurations are judged: collapse, representation, PFO, excess ratio
+    assert summary["roles"] == {"baseline": "ppo-epochs20", "pfo": "pfo-last-epochs20"}
+    assert len(summary["claims"]) == 4 and "| paper claim | ours | in band? |" in report
     # a second call reuses the finished runs: same numbers, no retraining
     again = reproduce_ppo_collapse(tmp_path, **kwargs)
     assert again["configs"] == summary["configs"]

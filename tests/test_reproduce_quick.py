@@ -19,12 +19,12 @@ import pytest
 QUICK_BUDGET_S = 180
 
 
-def _quick(name: str, out: Path) -> float:
+def _quick(name: str, out: Path, threads: int = 2) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-m", "rayenvs.cli", "reproduce", name, "--quick", "--no-progress", "--device", "cpu",
-         "--threads", "2", "--out", str(out)],
+         "--threads", str(threads), "--out", str(out)],
         capture_output=True, text=True, timeout=QUICK_BUDGET_S, env=env, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - t0
@@ -42,9 +42,13 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse", "td-interference"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
-    assert _quick(name, tmp_path) < QUICK_BUDGET_S
+    # ppo-collapse and td-interference train small MLPs: one torch thread is fastest, and two threads contend on a
+    # busy 2-core machine (measured: ppo-collapse > 180 s with --threads 2 vs 111 s with --threads 1 at load 6-7)
+    threads = 1 if name in ("ppo-collapse", "td-interference") else 2
+    assert _quick(name, tmp_path, threads=threads) < QUICK_BUDGET_S
+    report = (tmp_path / "report.md").read_text()
+    assert "| paper claim | ours | in band? |" in report
     if name == "ray-bandit":  # Figs. 7, 9 and the start recipes are part of the quick run
-        report = (tmp_path / "report.md").read_text()
         for fig in ("fig7_grid.png", "fig9_optim.png", "fig3_init_recipes.png"):
             assert (tmp_path / fig).stat().st_size > 10_000, fig
         for row in ("| Fig. 7: K < n", "| Fig. 9 (left", "| Fig. 9 (right", "| The start recipe"):

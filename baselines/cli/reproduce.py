@@ -29,6 +29,10 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     }
     if args.seeds is not None:
         kwargs["seeds"] = args.seeds
+    if args.setting is not None:
+        if args.experiment != "ppo-collapse":
+            raise ValueError(f"--setting applies to ppo-collapse only, not to {args.experiment!r}")
+        kwargs["setting"] = args.setting
     summary = reproduce(args.experiment, **kwargs)
     report = next(f for f in summary["files"] if f.endswith(REPORT_FILE))
     print(f"{args.experiment}: {len(summary['files'])} files written in {summary['wall_time_s']:.1f} s")
@@ -48,11 +52,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "td-interference: Bengio et al. 2020)",
         description=(
             "ray-bandit: Figs. 1-6 and 8 of Schaul et al. (2019) on the K x n bandit (full: 1000 seeds x 1e5 "
-            "samples, minutes on a CPU). ppo-collapse: PPO epochs 10/15/20 and PFO on MuJoCo Hopper (full: "
-            "the paper's 5M steps a run, meant for a GPU). ppo-trust-toy: the theoretical setting of Moalla et "
-            "al. (Section 3.2.1, Fig. 5; seconds on a CPU). td-interference: Bengio et al. (2020), TD(lambda) vs "
-            "regression interference on Glimpse over training and by lambda (Figs. 3-5, 11; full: 16 seeds x 6 "
-            "lambdas, about 10 CPU minutes). --quick shrinks each to under 3 minutes on a CPU. "
+            "samples, minutes on a CPU). ppo-collapse: baseline PPO beside PFO, a shared trunk and Adam reset, "
+            "with --setting cheap (the default: MultiRoom, ReLU, many epochs; minutes on a CPU) or hopper (the "
+            "paper's epochs 10/15/20 grid, 5M steps a run, meant for a cluster). ppo-trust-toy: the theoretical "
+            "setting of Moalla et al. (Section 3.2.1, Fig. 5; seconds on a CPU). td-interference: Bengio et al. "
+            "(2020), TD(lambda) vs regression interference on Glimpse over training and by lambda (Figs. 3-5, 11; "
+            "full: 16 seeds x 6 lambdas, about 10 CPU minutes). --quick shrinks each to under 3 minutes on a CPU. "
             "Writes PNG figures, report.md and summary.json into --out."
         ),
     )
@@ -67,11 +72,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seeds",
         type=int,
         default=None,
-        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse 5, quick 1; td-interference 16, "
-        "quick 3)",
+        help="seeds per setting (default: ray-bandit 1000, quick 200; ppo-collapse cheap 3, quick 3; hopper 5, "
+        "quick 1; td-interference 16, quick 3)",
     )
     p.add_argument(
         "--device", default="auto", help="torch device: auto, cpu, cuda, cuda:1 ... (default: auto)"
+    )
+    p.add_argument(
+        "--setting",
+        default=None,
+        help="ppo-collapse only: 'cheap' (default; MultiRoom, collapses on a CPU budget) or 'hopper' (the paper's grid)",
     )
     add_threads_argument(p, "the experiment")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")

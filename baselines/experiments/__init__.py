@@ -1,7 +1,8 @@
 """Reproduced paper experiments, one module each (bsuite-style), run by ``rayenvs reproduce NAME``.
 
 - ``ray_bandit``: Schaul et al. (2019), ray interference on the K x n contextual bandit (Figs. 1-9).
-- ``ppo_collapse``: Moalla et al. (2024), PPO's representation collapse on MuJoCo Hopper, and PFO.
+- ``ppo_collapse``: Moalla et al. (2024), PPO's representation collapse (a cheap MultiRoom setting and the
+  paper's Hopper grid) beside PFO, a shared trunk and Adam reset; ``ppo_collapse_report`` writes its figure and table.
 - ``ppo_trust_toy``: Moalla et al. (2024) Section 3.2.1, the trust region breaking down as features lose rank.
 - ``td_interference``: Bengio et al. (2020), TD(lambda) vs regression interference on Glimpse (Figs. 3-5, 11).
 - ``ray_bandit_figures``: the exact-flow figures (2, 5, 6, 8) of ``ray_bandit``; ``ray_bandit_grid``: its sweeps
