@@ -3,6 +3,7 @@
 - ``ray_bandit``: Schaul et al. (2019), ray interference on the K x n contextual bandit (Figs. 1-6, 8).
 - ``ppo_collapse``: Moalla et al. (2024), PPO's representation collapse on MuJoCo Hopper, and PFO.
 - ``ppo_trust_toy``: Moalla et al. (2024) Section 3.2.1, the trust region breaking down as features lose rank.
+- ``multiroom_interference``: Schaul et al. (2019) Section 3.3, ray interference of PPO on MultiRoom-Doors.
 - ``ray_bandit_figures``: the exact-flow figures (2, 5, 6, 8) of ``ray_bandit``.
 
 :data:`EXPERIMENTS` maps each name to its module and entry point as strings, so the CLI lists the choices
@@ -18,6 +19,7 @@ EXPERIMENTS: dict[str, str] = {
     "ray-bandit": "baselines.experiments.ray_bandit:reproduce_ray_bandit",
     "ppo-collapse": "baselines.experiments.ppo_collapse:reproduce_ppo_collapse",
     "ppo-trust-toy": "baselines.experiments.ppo_trust_toy:reproduce_ppo_trust_toy",
+    "multiroom-interference": "baselines.experiments.multiroom_interference:reproduce_multiroom_interference",
 }
 
 __all__ = ["EXPERIMENTS", "reproduce"]

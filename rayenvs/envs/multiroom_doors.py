@@ -16,6 +16,7 @@ the agent sees and which component a step belongs to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -53,13 +54,23 @@ def default_max_episode_steps(room_size: int) -> int:
     return 2 * (4 * room_size - 2)
 
 
-def _validate(num_rooms: Any, room_size: Any, max_episode_steps: Any) -> tuple[int, int, int]:
+def _validate(
+    num_rooms: Any, room_size: Any, max_episode_steps: Any, tasks: Any
+) -> tuple[int, int, int, tuple[int, ...]]:
     r = _check_int("num_rooms", num_rooms, MIN_ROOMS)
     s = _check_int("room_size", room_size, 2)
     t = default_max_episode_steps(s) if max_episode_steps is None else _check_int(
         "max_episode_steps", max_episode_steps, 1
     )
-    return r, s, t
+    if tasks is None:
+        return r, s, t, tuple(range(r))
+    allowed = f"a non-empty sequence of distinct room indices in [0, {r - 1}]"
+    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or not tasks:
+        raise ValueError(f"tasks={tasks!r} must be {allowed}")
+    out = tuple(_check_int("tasks entry", k, 0) for k in tasks)
+    if len(set(out)) != len(out) or max(out) >= r:
+        raise ValueError(f"tasks={tasks!r} must be {allowed}")
+    return r, s, t, out
 
 
 class _DoorsBatch(_Batch):
@@ -69,12 +80,15 @@ class _DoorsBatch(_Batch):
     ``moves``, ``grid``, ``pos`` and the per-episode arrays); drawing, observing and stepping are this class's.
     """
 
-    def __init__(self, n: int, num_rooms: int, room_size: int, max_episode_steps: int) -> None:
+    def __init__(
+        self, n: int, num_rooms: int, room_size: int, max_episode_steps: int, tasks: tuple[int, ...]
+    ) -> None:
         super().__init__(n, num_rooms, room_size, "random", max_episode_steps)
         r, s, v = num_rooms, room_size, self.view
         self.targets = target_rooms(r)
-        # start room, doorway rows, reward cell in the target room, agent cell in the start room
-        self.highs = np.concatenate([[r], np.full(r - 1, s), [s * s, s * s]]).astype(np.int64)
+        self.tasks = np.asarray(tasks, dtype=np.int64)
+        # start room (an index into tasks), doorway rows, reward cell in the target room, agent cell
+        self.highs = np.concatenate([[len(tasks)], np.full(r - 1, s), [s * s, s * s]]).astype(np.int64)
         self.task = np.zeros(n, dtype=np.int64)
         side = 2 * v + 1
         oy, ox = np.divmod(np.arange(side * side), side)
@@ -96,7 +110,7 @@ class _DoorsBatch(_Batch):
         """Start new episodes in ``rows`` from one vector of uniforms each (see ``_draw_episode``)."""
         r = self.r
         draws = np.minimum((uniforms * self.highs).astype(np.int64), self.highs - 1)
-        task = draws[:, 0]
+        task = self.tasks[draws[:, 0]]
         self.grid[rows] = self.base
         self.grid[rows[:, None], self.door_origin + draws[:, 1:r] * self.pw] = _FREE
         self.grid[rows, self.cell_flat[self.targets[task], draws[:, r]]] = _REWARD
@@ -194,8 +208,9 @@ class MultiRoomDoorsEnv(MultiRoomEnv):
 
     ## Arguments
     ``num_rooms`` (int >= 2, default 4), ``room_size`` (int >= 2, default 3), ``max_episode_steps`` (int
-    >= 1, default ``2 * (4 * room_size - 2)``), ``render_mode`` (None or "rgb_array"; the picture shows the whole
-    grid, not the agent's view).
+    >= 1, default ``2 * (4 * room_size - 2)``), ``tasks`` (the start rooms drawn from, uniformly; default
+    all: a subset trains one network per room, the separate-networks control of Schaul et al.),
+    ``render_mode`` (None or "rgb_array"; the picture shows the whole grid, not the agent's view).
 
     ## Version History
     - v0: initial version (rayenvs issue 16: ray interference beyond the bandit).
@@ -206,15 +221,17 @@ class MultiRoomDoorsEnv(MultiRoomEnv):
         num_rooms: int = DEFAULT_NUM_ROOMS,
         room_size: int = DEFAULT_ROOM_SIZE,
         max_episode_steps: int | None = None,
+        tasks: Sequence[int] | None = None,
         render_mode: str | None = None,
     ) -> None:
-        r, s, t = _validate(num_rooms, room_size, max_episode_steps)
+        r, s, t, tasks_ = _validate(num_rooms, room_size, max_episode_steps, tasks)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
         self.num_rooms, self.room_size, self.start, self.max_episode_steps = r, s, "random", t
+        self.tasks = tasks_
         self.render_mode = render_mode
         self.component_names = tuple(f"room_{k}" for k in range(r))
-        self._batch = _DoorsBatch(1, r, s, t)
+        self._batch = _DoorsBatch(1, r, s, t, tasks_)
         self.observation_space = _observation_space(self._batch)
         self.action_space = spaces.Discrete(len(ACTION_NAMES))
         self._needs_reset = True
@@ -233,17 +250,19 @@ class MultiRoomDoorsVectorEnv(MultiRoomVectorEnv):
         num_rooms: int = DEFAULT_NUM_ROOMS,
         room_size: int = DEFAULT_ROOM_SIZE,
         max_episode_steps: int | None = None,
+        tasks: Sequence[int] | None = None,
         render_mode: str | None = None,
     ) -> None:
         n = _check_int("num_envs", num_envs, 1)
-        r, s, t = _validate(num_rooms, room_size, max_episode_steps)
+        r, s, t, tasks_ = _validate(num_rooms, room_size, max_episode_steps, tasks)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
         self.num_envs = n
         self.num_rooms, self.room_size, self.start, self.max_episode_steps = r, s, "random", t
+        self.tasks = tasks_
         self.render_mode = render_mode
         self.component_names = tuple(f"room_{k}" for k in range(r))
-        self._batch = _DoorsBatch(n, r, s, t)
+        self._batch = _DoorsBatch(n, r, s, t, tasks_)
         self._rngs: list[np.random.Generator | None] = [None] * n
         self.single_observation_space = _observation_space(self._batch)
         self.single_action_space = spaces.Discrete(len(ACTION_NAMES))
