@@ -207,3 +207,25 @@ def test_random_reference(r: int) -> None:
     stored = MULTIROOM_DOORS_RANDOM_RETURN[r]
     sd = np.sqrt(stored * (1 - stored))
     assert abs(got - stored) < 4 * sd / np.sqrt(n), (got, stored)
+
+
+def test_tasks_restrict_the_start_rooms() -> None:
+    env = MultiRoomDoorsEnv(tasks=[2])
+    seen = set()
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        seen.add(int(env._batch.task[0]))
+        assert obs[-4:].tolist() == [0, 0, 1, 0]
+    assert seen == {2}
+    two = MultiRoomDoorsVectorEnv(64, tasks=(1, 3))
+    two.reset(seed=0)
+    assert set(two._batch.task.tolist()) == {1, 3}
+    # the default draws every room and keeps the streams of tasks=None
+    a, b = MultiRoomDoorsEnv(), MultiRoomDoorsEnv(tasks=[0, 1, 2, 3])
+    np.testing.assert_array_equal(a.reset(seed=5)[0], b.reset(seed=5)[0])
+
+
+@pytest.mark.parametrize("tasks", [[], [4], [1, 1], "01", [-1], 2])
+def test_bad_tasks(tasks: object) -> None:
+    with pytest.raises(ValueError, match=r"tasks"):
+        MultiRoomDoorsEnv(tasks=tasks)

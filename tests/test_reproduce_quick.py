@@ -39,6 +39,6 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse"])
+@pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse", "multiroom-interference"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
     assert _quick(name, tmp_path) < QUICK_BUDGET_S
