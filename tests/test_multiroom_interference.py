@@ -11,6 +11,7 @@ import pytest
 import torch as th
 
 from baselines.experiments.multiroom_interference import (
+    _jobs,
     claims,
     diff_ci,
     mean_ci,
@@ -56,6 +57,20 @@ def test_mixture_policy_samples_the_mixture_and_stores_its_log_prob() -> None:
 def test_mixture_policy_rejects_bad_epsilon() -> None:
     with pytest.raises(ValueError, match=r"behaviour_epsilon=1.0 is outside the allowed range \[0, 1\)"):
         _model(1.0)
+
+
+def test_jobs_give_each_room_network_its_share_and_as_many_updates(tmp_path: Path) -> None:
+    jobs = _jobs("rayenvs/MultiRoom-R4-Doors-v0", 4, 2, 100_000, tmp_path, "cpu")
+    assert len(jobs) == 2 * (1 + 4 + 1)
+    assert [Path(j[3]).relative_to(tmp_path).as_posix() for j in jobs[:6]] == [
+        "shared/seed_0", "separate/seed_0/room_0", "separate/seed_0/room_1", "separate/seed_0/room_2",
+        "separate/seed_0/room_3", "mixed/seed_0"]  # fmt: skip
+    shared, room2, mixed = jobs[0], jobs[3], jobs[5]
+    assert shared[2] == 100_000 and shared[4] == {} and shared[5] == {} and shared[6] == 64
+    # a quarter of the steps, envs, minibatch and evaluation episodes: same number of updates per network
+    assert room2[2] == 25_000 and room2[4] == {"n_envs": 2, "batch_size": 64} and room2[5] == {"tasks": [2]}
+    assert room2[6] == 16
+    assert mixed[4]["policy"] == "EpsilonMixtureMlpPolicy" and mixed[4]["policy_kwargs"] == {"behaviour_epsilon": 0.1}
 
 
 def test_steps_to_threshold_smooths_three_points() -> None:

@@ -9,8 +9,9 @@ sight; even rooms go right, odd rooms left) in three configurations, on many see
 
 - ``shared``: one PPO network for all rooms (SB3's MlpPolicy);
 - ``separate``: one PPO network per room, each trained on episodes of its own room only, for ``1/R`` of the
-  budget, so that each room sees the data it sees under ``shared`` (curves are drawn against the total env
-  steps of the R networks);
+  budget with ``1/R`` of the envs and of the minibatch, so that each room gets the data it gets under
+  ``shared`` and its network as many updates, of as many gradient steps (curves are drawn against the
+  total env steps of the R networks);
 - ``mixed``: one network whose rollouts follow ``0.9 * pi + 0.1 * uniform`` with importance-weighted PPO
   ratios (:class:`baselines.ppo.mixture.EpsilonMixturePolicy`).
 
@@ -44,6 +45,7 @@ EVAL_EPISODES = 64  # episodes per evaluation of a network serving all rooms
 THRESHOLD = 0.8  # a room is "learned" once its (3-point smoothed) return reaches this
 MIX_EPSILON = 0.1  # the paper's Fig. 6: 10% uniform-random actions
 BOOTSTRAP = 2000
+SHARED_N_ENVS, SHARED_BATCH = 8, 256  # the shipped MultiRoom-Doors config's (baselines/training/configs)
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,11 @@ def _jobs(env_id: str, rooms: int, seeds: int, steps: int, root: Path, device: s
             if cfg.per_room:
                 for k in range(rooms):
                     rdir = root / cfg.label / f"seed_{seed}" / f"room_{k}"
-                    # a network per room: 1/R of the budget and of the evaluation episodes, all in its room
-                    jobs.append((env_id, seed, steps // rooms, str(rdir), cfg.overrides, {"tasks": [k]},
+                    # a network per room: 1/R of the budget, of the envs, of the minibatch and of the
+                    # evaluation episodes (all in its room), the same number of updates as a shared network
+                    over = {**cfg.overrides, "n_envs": max(1, SHARED_N_ENVS // rooms),
+                            "batch_size": max(8, SHARED_BATCH // rooms)}
+                    jobs.append((env_id, seed, steps // rooms, str(rdir), over, {"tasks": [k]},
                                  EVAL_EPISODES // rooms, device))  # fmt: skip
             else:
                 rdir = root / cfg.label / f"seed_{seed}"
