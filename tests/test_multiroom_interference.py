@@ -19,6 +19,7 @@ from baselines.experiments.multiroom_interference import (
     seed_stats,
     steps_to_threshold,
     summarise,
+    suppressed,
 )
 
 
@@ -78,6 +79,18 @@ def test_steps_to_threshold_smooths_three_points() -> None:
     assert steps_to_threshold(steps, [0, 0, 1, 0, 1, 1]) == 50.0  # a single spike is not enough
     assert steps_to_threshold(steps, [0, 0, 0, 1, 1, 1]) == 40.0
     assert steps_to_threshold(steps, [0, 0.5, 0.5, 0.5, 0.5, 0.5]) is None
+
+
+def test_suppressed_needs_five_zero_evaluations_before_the_room_is_learned() -> None:
+    steps = np.arange(12) * 10.0
+    five = [0.1, 0, 0, 0, 0, 0, 0.1, 0.5, 1, 1, 1, 1]
+    assert suppressed(steps, five, learned=90.0)
+    assert not suppressed(steps, five, learned=50.0)  # the zeros after it was learned do not count
+    assert not suppressed(steps, [0.1, 0, 0, 0, 0, 0.2, 0, 0, 0, 0, 1, 1], learned=None)  # runs of 4
+    assert not suppressed(steps, [0, 0, 0, 0, 0, 0.1, 1, 1, 1, 1, 1, 1], learned=None)  # the untrained point
+    steps_, J = _staged()
+    J[25:40, 1] = 0.0  # room 1 pushed to zero while room 0 is learned: suppressed
+    assert seed_stats(steps_, J, 0.07)["suppressed_rooms"] == [1]
 
 
 def _staged(n: int = 120) -> tuple[np.ndarray, np.ndarray]:
