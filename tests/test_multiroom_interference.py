@@ -76,9 +76,10 @@ def test_jobs_give_each_room_network_its_share_and_as_many_updates(tmp_path: Pat
 
 def test_steps_to_threshold_smooths_three_points() -> None:
     steps = np.arange(6) * 10.0
-    assert steps_to_threshold(steps, [0, 0, 1, 0, 1, 1]) == 50.0  # a single spike is not enough
-    assert steps_to_threshold(steps, [0, 0, 0, 1, 1, 1]) == 40.0
-    assert steps_to_threshold(steps, [0, 0.5, 0.5, 0.5, 0.5, 0.5]) is None
+    assert steps_to_threshold(steps, [0, 0, 1, 0, 1, 1], 0.8) == 50.0  # a single spike is not enough
+    assert steps_to_threshold(steps, [0, 0, 0, 1, 1, 1], 0.8) == 40.0
+    assert steps_to_threshold(steps, [0, 0.5, 0.5, 0.5, 0.5, 0.5], 0.8) is None
+    assert steps_to_threshold(steps, [0, 0.5, 0.5, 0.5, 0.5, 0.5]) == 20.0  # the default: half-solved
 
 
 def test_suppressed_needs_five_zero_evaluations_before_the_room_is_learned() -> None:
@@ -108,7 +109,7 @@ def test_seed_stats_sees_stages_and_the_plateau_between() -> None:
     steps, J = _staged()
     s = seed_stats(steps, J, start=0.07)
     assert s["order"] == [0, 1]
-    assert s["first"] == 18_000.0 and s["last"] == 98_000.0 and s["stagger"] == 80_000.0
+    assert s["first"] == 15_000.0 and s["last"] == 95_000.0 and s["stagger"] == 80_000.0
     assert s["total_plateaus"] == 1
     p = s["plateaus"][0]
     assert p["start_step"] < 30_000 and p["end_step"] > 80_000 and p["improving"] == []
