@@ -360,10 +360,9 @@ def claims(summary: dict[str, Any], random_return: float, easy_random: float) ->
             f"{_ci(d)}; stagger {_ci(cfg['stagger'])}; plateau of J in {cfg['frac_with_plateau']:.0%} of seeds "
             f"(shared {sh['frac_with_plateau']:.0%}), a suppressed room in {cfg['frac_with_suppression']:.0%} "
             f"(shared {sh['frac_with_suppression']:.0%}); in band if the difference's CI is below 0, or if it "
-            "plateaus and suppresses less often than shared with a mean difference <= 0",
+            "suppresses a room in fewer seeds than shared with a mean difference <= 0",
             d["hi"] is not None and (d["hi"] < 0 or (
-                cfg["frac_with_plateau"] <= sh["frac_with_plateau"]
-                and cfg["frac_with_suppression"] < sh["frac_with_suppression"] and d["mean"] <= 0)),
+                cfg["frac_with_suppression"] < sh["frac_with_suppression"] and d["mean"] <= 0)),
         ))
     return rows
 
@@ -408,6 +407,13 @@ def render_report(summary: dict[str, Any], quick: bool) -> str:
             f"{_ci(c['plateau_steps'])} | {c['frac_with_suppression']:.0%} | {c['room_plateaus_per_run']:.2f} | "
             f"{c['final']:.2f} |"
         )
+    sh = s["configs"].get("shared")
+    if sh is not None and sh["frac_with_plateau"] == 0:
+        lines += ["", f"**No plateau of J on shared PPO**: the detector (default settings: slower than 0.1 x the "
+                  f"pace that would reach the optimum within the run, away from start and optimum) finds none in "
+                  f"{sh['seeds']} seeds. The evidence of interference is elsewhere: a room pushed to zero in "
+                  f"{sh['frac_with_suppression']:.0%} of seeds while the rooms of the other direction are learned, "
+                  f"and rooms learned in direction pairs (orders below), {_ci(sh['stagger'])} steps apart."]
     lines += ["", "Per seed, the order in which rooms were learned (even rooms' rewards lie to the right, odd "
               "rooms' to the left; suppressed rooms in brackets):", ""]
     for label, rows in s["per_seed"].items():
@@ -417,6 +423,8 @@ def render_report(summary: dict[str, Any], quick: bool) -> str:
             for r in rows
         )
         lines.append(f"- {label}: {orders}")
+    lines += ["", "Each room's network of `separate` starts from the same initial weights within a seed (the "
+              "run seed), so rooms of one seed share their initial action biases."]
     if quick:
         lines += ["", "A quick run has few seeds and a small budget on the 2-room env: it checks the pipeline; "
                   "the verdicts above need the full run."]
