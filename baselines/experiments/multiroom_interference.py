@@ -473,8 +473,10 @@ def reproduce_multiroom_interference(
     _run_jobs(_jobs(env_id, rooms, seeds, steps, root, device), workers, progress)
     curves = {c.label: [room_curves(c, root, s, rooms) for s in range(seeds)] for c in CONFIGS}
     per_seed = {lab: [seed_stats(x, J, info.random_return) for x, J in cs] for lab, cs in curves.items()}
-    configs = summarise(per_seed, float(steps))
-    files = [plot_room_curves(curves, per_seed, out, env_id), plot_order(curves, configs, out, float(steps))]
+    # runs stop at the first rollout boundary at or after their budget: the last evaluated step is the cap
+    budget = max(float(x[-1]) for cs in curves.values() for x, _ in cs)
+    configs = summarise(per_seed, budget)
+    files = [plot_room_curves(curves, per_seed, out, env_id), plot_order(curves, configs, out, budget)]
     summary: dict[str, Any] = {
         "experiment": "multiroom-interference",
         "quick": quick,
