@@ -74,6 +74,29 @@ def _multiroom(r: int, seq: bool) -> EnvInfo:
     )
 
 
+def _multiroom_doors(r: int) -> EnvInfo:
+    return EnvInfo(
+        id=f"{NAMESPACE}/MultiRoom-R{r}-Doors-v0",
+        entry_point="rayenvs.envs.multiroom_doors:MultiRoomDoorsEnv",
+        vector_entry_point="rayenvs.envs.multiroom_doors:MultiRoomDoorsVectorEnv",
+        kwargs={"num_rooms": r},
+        description=(
+            f"{r} rooms in a row; each start room's reward lies behind a doorway in its neighbour room, "
+            "walls block the view"
+        ),
+        num_components=r,
+        family="multiroom",
+        min_return=0.0,
+        max_return=1.0,
+        random_return=MULTIROOM_DOORS_RANDOM_RETURN[r],
+        optimal_return=1.0,
+    )
+
+
+# Mean return of a uniform-random policy on MultiRoom-R{r}-Doors-v0, first episodes of seeds 0-9999
+# (rayenvs.envs.multiroom_doors.uniform_random_return; tests/test_multiroom_doors.py re-checks them).
+MULTIROOM_DOORS_RANDOM_RETURN: dict[int, float] = {2: 0.0743, 4: 0.0719}
+
 # Mean episode return of a uniform-random policy: the first episode of each of seeds 0-9999
 # (rayenvs.envs.multiroom.uniform_random_return; tests/test_multiroom.py re-checks them).
 MULTIROOM_RANDOM_RETURN: dict[tuple[int, bool], float] = {
@@ -136,6 +159,8 @@ def register_all() -> None:
     for r in (2, 4, 8):
         for seq in (False, True):
             add(_multiroom(r, seq))
+    for r in (2, 4):
+        add(_multiroom_doors(r))
     add(
         EnvInfo(
             id=f"{NAMESPACE}/Glimpse-v0",

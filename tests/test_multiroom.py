@@ -31,7 +31,8 @@ IDS = sorted(k for k, v in CATALOG.items() if v.family == "multiroom")
 
 
 def test_catalog_lists_all_presets() -> None:
-    assert len(IDS) == 7
+    assert len(IDS) == 9  # 7 presets and the two doorway variants (tests/test_multiroom_doors.py)
+    assert sum("-Doors-" in i for i in IDS) == 2
     for r in (2, 4, 8):
         for seq in (False, True):
             assert (r, seq) in MULTIROOM_RANDOM_RETURN

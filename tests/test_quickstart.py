@@ -18,6 +18,10 @@ def test_quickstart_end_to_end_then_resume(tmp_path, capsys):
     assert len(re.findall(r"^\| rayenvs/Bandit-K\dn\d-v0 \| [a-z-]+ \| 3 \|", report, flags=re.M)) == 12
     assert re.search(r"^\| baseline \| 3 \|", report, flags=re.M)
     assert re.search(r"^\| pfo-last \| 3 \|", report, flags=re.M)
+    # the PPO part is the interference setting: each room's learning, per variant and seed
+    assert "## PPO on rayenvs/MultiRoom-R4-Doors-v0" in report and "Each room's learning" in report
+    assert len(re.findall(r"^\| (baseline|pfo-last) \| [012] \| [-\d,]+, [-\d,]+, [-\d,]+, [-\d,]+ \| ", report,
+                          flags=re.M)) == 6
     assert "Submitted 14 new entries" in report
     assert (out / "plots" / "bandit_curves.png").stat().st_size > 10_000
     assert (out / "plots" / "ppo_multiroom_curves.png").stat().st_size > 10_000

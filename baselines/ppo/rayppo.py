@@ -29,6 +29,7 @@ from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from torch.nn import functional as F
 
+from baselines.ppo.mixture import EpsilonMixturePolicy
 from baselines.ppo.optimizer_state import merge_optimizer_states, split_optimizer_states
 from baselines.ppo.pfo import (
     INDEXED_BUFFERS,
@@ -115,6 +116,7 @@ class RayPPO(PPO):
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         **PPO.policy_aliases,
         "TanhNormalMlpPolicy": TanhNormalPolicy,
+        "EpsilonMixtureMlpPolicy": EpsilonMixturePolicy,
     }
 
     def __init__(

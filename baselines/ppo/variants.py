@@ -210,7 +210,7 @@ def build_model(
 
     if "shared-trunk" in names:
         pk = shared_trunk_kwargs(policy, pk)
-    elif policy not in ("MlpPolicy", "TanhNormalMlpPolicy") or "features_extractor_class" in pk:
+    elif policy not in ("MlpPolicy", "TanhNormalMlpPolicy", "EpsilonMixtureMlpPolicy") or "features_extractor_class" in pk:
         if pk.get("share_features_extractor") is True:
             raise ValueError(
                 f"variant {variant!r} uses separate actor and critic networks but policy_kwargs sets "
