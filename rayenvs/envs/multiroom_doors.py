@@ -263,7 +263,9 @@ class MultiRoomDoorsVectorEnv(MultiRoomVectorEnv):
         self.render_mode = render_mode
         self.component_names = tuple(f"room_{k}" for k in range(r))
         self._batch = _DoorsBatch(n, r, s, t, tasks_)
-        self._rngs: list[np.random.Generator | None] = [None] * n
+        # Row i: sub-env i's PCG64 state, advanced in numba exactly as its generator would be (see the parent).
+        self._states = np.zeros((n, 4), dtype=np.uint64)
+        self._seeded = np.zeros(n, dtype=bool)
         self.single_observation_space = _observation_space(self._batch)
         self.single_action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = batch_space(self.single_observation_space, n)
