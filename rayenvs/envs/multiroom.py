@@ -335,17 +335,21 @@ class MultiRoomVectorEnv(VectorEnv):
     ) -> None:
         n = _check_int("num_envs", num_envs, 1)
         r, s, start, t = _validate(num_rooms, room_size, start, max_episode_steps)
+        self.num_rooms, self.room_size, self.start, self.max_episode_steps = r, s, start, t
+        self._setup(n, _Batch(n, r, s, start, t), render_mode)
+
+    def _setup(self, n: int, batch: _Batch, render_mode: str | None) -> None:
+        """What every MultiRoom-style vector env sets up around its batch (subclasses pass their own batch)."""
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
         self.num_envs = n
-        self.num_rooms, self.room_size, self.start, self.max_episode_steps = r, s, start, t
         self.render_mode = render_mode
-        self.component_names = tuple(f"room_{k}" for k in range(r))
-        self._batch = _Batch(n, r, s, start, t)
+        self.component_names = tuple(f"room_{k}" for k in range(batch.r))
+        self._batch = batch
         # Row i: sub-env i's PCG64 state and increment, advanced in numba exactly as its generator would be.
         self._states = np.zeros((n, 4), dtype=np.uint64)
         self._seeded = np.zeros(n, dtype=bool)
-        self.single_observation_space = _observation_space(self._batch)
+        self.single_observation_space = _observation_space(batch)
         self.single_action_space = spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = batch_space(self.single_observation_space, n)
         self.action_space = batch_space(self.single_action_space, n)

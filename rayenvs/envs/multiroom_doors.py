@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector.utils import batch_space
 
 from rayenvs.envs.multiroom import (
     _FREE,
@@ -255,22 +254,9 @@ class MultiRoomDoorsVectorEnv(MultiRoomVectorEnv):
     ) -> None:
         n = _check_int("num_envs", num_envs, 1)
         r, s, t, tasks_ = _validate(num_rooms, room_size, max_episode_steps, tasks)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode={render_mode!r} is not supported; allowed: None, 'rgb_array'")
-        self.num_envs = n
         self.num_rooms, self.room_size, self.start, self.max_episode_steps = r, s, "random", t
         self.tasks = tasks_
-        self.render_mode = render_mode
-        self.component_names = tuple(f"room_{k}" for k in range(r))
-        self._batch = _DoorsBatch(n, r, s, t, tasks_)
-        # Row i: sub-env i's PCG64 state, advanced in numba exactly as its generator would be (see the parent).
-        self._states = np.zeros((n, 4), dtype=np.uint64)
-        self._seeded = np.zeros(n, dtype=bool)
-        self.single_observation_space = _observation_space(self._batch)
-        self.single_action_space = spaces.Discrete(len(ACTION_NAMES))
-        self.observation_space = batch_space(self.single_observation_space, n)
-        self.action_space = batch_space(self.single_action_space, n)
-        self._needs_reset = True
+        self._setup(n, _DoorsBatch(n, r, s, t, tasks_), render_mode)
 
 
 def uniform_random_return(num_episodes: int = 10_000, seed: int = 0, **env_kwargs: Any) -> float:
