@@ -294,7 +294,7 @@ class _PresetWrapper(VectorWrapper):
         return obs, infos
 
     def _on_reset(self, mask: np.ndarray, seed: Any, infos: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """Clear this wrapper's per-episode state in the reset rows ``mask``; a stateless wrapper keeps none."""
 
 
 class VectorRawReward(_PresetWrapper):

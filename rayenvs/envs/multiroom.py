@@ -442,14 +442,17 @@ class MultiRoomVectorEnv(VectorEnv):
         return b.observe(), reward, terminated, truncated, infos
 
 
-def uniform_random_return(num_episodes: int = 10_000, seed: int = 0, **env_kwargs: Any) -> float:
+def uniform_random_return(
+    num_episodes: int = 10_000, seed: int = 0, vector_env: type | None = None, **env_kwargs: Any
+) -> float:
     """Mean return of a uniform-random policy over the first episodes of seeds ``seed .. seed + n - 1``.
 
     Each seed contributes exactly its first episode, so short (often rewarded) episodes are not
     over-counted the way "the first n episodes to finish" would; this is the leaderboard's reference.
+    ``vector_env`` is the vector env class to play (default :class:`MultiRoomVectorEnv`; its variants pass theirs).
     """
     n = _check_int("num_episodes", num_episodes, 1)
-    env = MultiRoomVectorEnv(n, **env_kwargs)
+    env = (vector_env or MultiRoomVectorEnv)(n, **env_kwargs)
     env.reset(seed=seed)
     rng = np.random.default_rng(seed)
     returns = np.zeros(n, dtype=np.float64)

@@ -32,6 +32,7 @@ from rayenvs.envs.multiroom import (
     _Batch,
     _check_int,
 )
+from rayenvs.envs.multiroom import uniform_random_return as _uniform_random_return
 
 DEFAULT_NUM_ROOMS = 4
 DEFAULT_ROOM_SIZE = 3
@@ -261,17 +262,7 @@ class MultiRoomDoorsVectorEnv(MultiRoomVectorEnv):
 
 def uniform_random_return(num_episodes: int = 10_000, seed: int = 0, **env_kwargs: Any) -> float:
     """Mean return of a uniform-random policy over the first episode of seeds ``seed .. seed + n - 1``."""
-    n = _check_int("num_episodes", num_episodes, 1)
-    env = MultiRoomDoorsVectorEnv(n, **env_kwargs)
-    env.reset(seed=seed)
-    rng = np.random.default_rng(seed)
-    returns = np.zeros(n, dtype=np.float64)
-    finished = np.zeros(n, dtype=bool)
-    while not finished.all():
-        _, reward, terminated, truncated, _ = env.step(rng.integers(0, len(ACTION_NAMES), size=n))
-        returns += np.where(finished, 0.0, reward)
-        finished |= terminated | truncated
-    return float(returns.mean())
+    return _uniform_random_return(num_episodes, seed, vector_env=MultiRoomDoorsVectorEnv, **env_kwargs)
 
 
 __all__ = ["MultiRoomDoorsEnv", "MultiRoomDoorsVectorEnv", "target_rooms", "uniform_random_return"]
