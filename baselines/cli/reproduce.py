@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ppo-collapse, ppo-trust-toy: Moalla et al. 2024; "
         "td-interference: Bengio et al. 2020)",
         description=(
-            "ray-bandit: Figs. 1-6 and 8 of Schaul et al. (2019) on the K x n bandit (full: 1000 seeds x 1e5 "
+            "ray-bandit: Figs. 1-9 of Schaul et al. (2019) on the K x n bandit (full: 1000 seeds x 1e5 "
             "samples, minutes on a CPU). ppo-collapse: baseline PPO beside PFO, a shared trunk and Adam reset, "
             "with --setting cheap (the default: MultiRoom, ReLU, many epochs; minutes on a CPU) or hopper (the "
             "paper's epochs 10/15/20 grid, 5M steps a run, meant for a cluster). ppo-trust-toy: the theoretical "
@@ -85,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--setting",
         default=None,
-        help="ppo-collapse only: 'cheap' (default; MultiRoom, collapses on a CPU budget) or 'hopper' (the paper's grid)",
+        help="ppo-collapse only: 'cheap' (default; MultiRoom, the representation signature on a CPU budget) or 'hopper' "
+        "(the paper's grid)",
     )
     add_threads_argument(p, "the experiment")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
