@@ -16,6 +16,8 @@ _EXPORTS = {
     "analyze_result": "baselines.diagnostics.analysis",
     "td_lambda_measures": "baselines.diagnostics.td_interference",
     "dqn_measures": "baselines.diagnostics.td_interference",
+    "second_order_terms": "baselines.diagnostics.td_second_order",
+    "pair_gradients": "baselines.diagnostics.td_second_order",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
