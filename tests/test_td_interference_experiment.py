@@ -29,7 +29,8 @@ from baselines.experiments.td_interference import (
 )
 
 TINY = dict(seeds=2, lambdas=(0.0, 1.0), num_images=20, train_episodes=16, test_episodes=6, measure_episodes=10,
-            hidden=(8,), epochs=2, checkpoints=(0, 2), anchors=4, checkpoint_anchors=2, progress=False)  # fmt: skip
+            hidden=(8,), epochs=2, checkpoints=(0, 2), anchors=4, checkpoint_anchors=2, term_epochs=(1, 2),
+            term_pairs=4, progress=False)  # fmt: skip
 
 
 def _data() -> TrajectoryData:
@@ -91,7 +92,8 @@ def test_near_mean_and_mean_ci() -> None:
     ("kwargs", "match"),
     [({"seeds": 1}, "seeds"), ({"lambdas": (0.0, 0.5)}, "include 0"), ({"lambdas": (0.0, 1.5)}, "lambdas"),
      ({"checkpoints": (0, 5)}, "checkpoints"), ({"measure_episodes": 500}, "measure_episodes"),
-     ({"gamma": 0.0}, "gamma")],
+     ({"gamma": 0.0}, "gamma"), ({"term_epochs": (0, 1)}, "term_epochs"), ({"term_epochs": (2, 40)}, "term_epochs"),
+     ({"term_pairs": 0}, "term_pairs")],
 )  # fmt: skip
 def test_settings_refuse_bad_values(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -119,11 +121,14 @@ def test_tiny_run_writes_figures_report_and_summary(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# ") and "Full run: 2 seeds" in report
     assert "| paper claim | ours | in band? |" in report
-    assert len(summary["claims"]) == 7
+    assert len(summary["claims"]) == 10  # 7 of Figs. 3-5, 11 and App. D.2, then 3 of Fig. 7
+    assert set(saved["runs"][0]["terms"]) == {"1", "2"}
+    assert set(saved["runs"][0]["terms"]["1"]) == {"regression", "td_frozen", "td_self"}
+    assert saved["aggregate"]["terms"]["regression"]["r1"]["negative_share"] == [0.0, 0.0, 0.0]  # a square
     for claim in summary["claims"]:
         assert claim["claim"].split("(")[0][:40] in report
         assert isinstance(claim["in_band"], bool) and claim["band"]
-    for fig in ("Fig. 3", "Fig. 5", "Fig. 11", "App. D.2"):
+    for fig in ("Fig. 3", "Fig. 5", "Fig. 7", "Fig. 11", "App. D.2"):
         assert fig in report
 
 

@@ -13,6 +13,8 @@ from baselines.diagnostics.td_second_order import (
     pair_grid,
     second_order_terms,
 )
+from baselines.experiments.td_interference import _fmt_ci, mean_ci
+from baselines.experiments.td_interference_terms import CASES, aggregate_terms, terms_claims
 
 
 def _net(act: type[torch.nn.Module]) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
@@ -119,3 +121,32 @@ def test_pair_grid_and_bad_arguments() -> None:
         q.terms(d, d[:2])
     with pytest.raises(ValueError, match="chunk=0"):
         pair_gradients(f, params, x, x, chunk=0)
+
+
+def _runs(shares: dict[str, float], r3_mean: float = -0.1, r3_abs: float = 0.1, seeds: int = 3) -> list[dict]:
+    """``run_seed``'s ``terms`` for two epochs: r2's negative share per case, r1 and r2 of magnitude 1."""
+
+    def stats(share: float, mean: float, mean_abs: float) -> dict:
+        return {"mean": mean, "positive_mean": 1.0, "negative_mean": -1.0, "negative_share": share,
+                "mean_abs": mean_abs}  # fmt: skip
+
+    def case(name: str, s: int) -> dict:
+        return {"r1": stats(0.0, 1.0, 1.0), "r2": stats(shares[name] + 0.01 * s, 0.5, 1.0),
+                "r3": stats(0.5, r3_mean, r3_abs), "delta": {"positive_share": 0.5, "independent_negative_pairs": 0.5}}  # fmt: skip
+
+    return [{"terms": {e: {c: case(c, s) for c in CASES} for e in ("1", "2")}} for s in range(seeds)]
+
+
+def test_fig7_claims_follow_the_bands_exactly() -> None:
+    ci = "90% CI"
+    paper_like = aggregate_terms(_runs({"regression": 0.1, "td_frozen": 0.4, "td_self": 0.45}), mean_ci)
+    mean, lo, hi = paper_like["regression"]["r2"]["negative_share"]  # seeds 0.10, 0.11, 0.12
+    assert mean == pytest.approx(0.11) and 0.1 <= lo < mean < hi <= 0.12
+    assert paper_like["r2_negative_share_td_minus_reg"]["td_self"] == pytest.approx([0.35, 0.35, 0.35])
+    assert paper_like["td_self_r3_over_others"] == pytest.approx([0.1, 0.1, 0.1])
+    rows = terms_claims(paper_like, _fmt_ci, (1, 2), ci)
+    assert [r["in_band"] for r in rows] == [True, True, True]
+    # regression's r2 as often negative as TD's, and TD's r3 as large as the others and positive: all out
+    flat = aggregate_terms(_runs({"regression": 0.45, "td_frozen": 0.4, "td_self": 0.45}, r3_mean=0.2, r3_abs=2.0),
+                           mean_ci)  # fmt: skip
+    assert [r["in_band"] for r in terms_claims(flat, _fmt_ci, (1, 2), ci)] == [False, False, False]

@@ -275,11 +275,14 @@ def train_td_lambda(
     minibatch_size: int = 64,
     seed: int = 0,
     on_epoch: Callable[[int, nn.Module], None] | None = None,
+    targets: np.ndarray | None = None,
 ) -> nn.Module:
     """Policy evaluation by TD(lambda) on a fixed dataset: regress V(s_t) on lambda-returns recomputed each epoch.
 
     ``on_epoch(e, model)``, when given, is called before training (``e = 0``) and after each epoch ``e``, so a
-    caller can measure the network over training; it must not change the parameters.
+    caller can measure the network over training; it must not change the parameters. ``targets`` (one per
+    transition) replaces the lambda-returns by fixed regression targets, e.g. a trained network's values (the
+    paper's regression to Q_theta*); ``lam`` is then unused.
     """
     if epochs < 1 or minibatch_size < 1:
         raise ValueError(f"epochs={epochs!r} and minibatch_size={minibatch_size!r} must be >= 1")
@@ -288,15 +291,18 @@ def train_td_lambda(
     obs = torch.as_tensor(data.obs, dtype=torch.float32).reshape(len(data.obs), -1)
     next_obs = torch.as_tensor(data.next_obs, dtype=torch.float32).reshape(len(data.obs), -1)
     gen = torch.Generator().manual_seed(seed)
+    if targets is not None and np.shape(targets) != (len(obs),):
+        raise ValueError(f"targets has shape {np.shape(targets)}; one per transition needs ({len(obs)},)")
     if on_epoch is not None:
         on_epoch(0, model)
     for epoch in range(1, epochs + 1):
-        with torch.no_grad():
-            v, nv = model(obs).squeeze(1).numpy(), model(next_obs).squeeze(1).numpy()
-        target = torch.as_tensor(
-            lambda_returns(data.rewards, v, nv, data.terminated, data.episode_ids, gamma, lam),
-            dtype=torch.float32,
-        )
+        if targets is None:
+            with torch.no_grad():
+                v, nv = model(obs).squeeze(1).numpy(), model(next_obs).squeeze(1).numpy()
+            fixed = lambda_returns(data.rewards, v, nv, data.terminated, data.episode_ids, gamma, lam)
+        else:
+            fixed = targets
+        target = torch.as_tensor(fixed, dtype=torch.float32)
         perm = torch.randperm(len(obs), generator=gen)
         for i in range(0, len(obs), minibatch_size):
             idx = perm[i : i + minibatch_size]

@@ -45,6 +45,7 @@ FIGURES = {
     "training": "fig_interference_over_training.png",
     "offsets": "fig5_fig11_offsets.png",
     "lambda": "fig_lambda_summary.png",
+    "terms": "fig7_second_order_terms.png",
 }
 
 
@@ -67,6 +68,8 @@ class TDSettings:
     max_offset: int = 10
     anchors: int = 64
     checkpoint_anchors: int = 16
+    term_epochs: tuple[int, ...] = (1, 2, 4)  # Fig. 7's second-order terms, "measured early in training"
+    term_pairs: int = 32  # 32 x 32 sample pairs, as the paper
     p_move: float = 0.6
     known_classes: int = 5
     seed: int = 0
@@ -88,6 +91,10 @@ class TDSettings:
         if sorted(set(self.checkpoints)) != list(self.checkpoints) or not self.checkpoints or \
                 self.checkpoints[0] < 0 or self.checkpoints[-1] != self.epochs:  # fmt: skip
             raise ValueError(f"checkpoints={self.checkpoints!r} must increase from >= 0 to epochs={self.epochs}")
+        if sorted(set(self.term_epochs)) != list(self.term_epochs) or not self.term_epochs or \
+                self.term_epochs[0] < 1 or self.term_epochs[-1] > self.epochs:  # fmt: skip
+            raise ValueError(f"term_epochs={self.term_epochs!r} must increase within [1, epochs={self.epochs}]")
+        check_int("term_pairs", self.term_pairs)
         for name in ("lr", "probe_lr"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
@@ -97,7 +104,7 @@ class TDSettings:
 
 QUICK = {"lambdas": QUICK_LAMBDAS, "num_images": 60, "train_episodes": 150, "test_episodes": 100,
          "measure_episodes": 20, "epochs": 15, "checkpoints": (0, 1, 4, 15), "anchors": 24,
-         "checkpoint_anchors": 8}  # fmt: skip
+         "checkpoint_anchors": 8, "term_epochs": (1, 2), "term_pairs": 16}  # fmt: skip
 
 
 # -- data ----------------------------------------------------------------------------------------------
@@ -194,6 +201,7 @@ def _value_error(model: Any, data: Any, returns: np.ndarray) -> float:
 def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dict[str, Any]:
     """Every lambda on one seed's data: measures over training and at the end (a JSON-ready dict per lambda)."""
     from baselines.diagnostics.td_interference import td_lambda_measures, train_td_lambda
+    from baselines.experiments.td_interference_terms import measure_terms, regression_terms
 
     seed = settings.seed + seed_index
     train = collect_glimpse(settings, "train", settings.train_episodes, seed=2 * seed)
@@ -201,11 +209,15 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
     probe = first_episodes(train, settings.measure_episodes)
     g_train, g_test = monte_carlo_returns(train, settings.gamma), monte_carlo_returns(test, settings.gamma)
     out: dict[str, Any] = {"train_transitions": len(train.obs), "probe_transitions": len(probe.obs)}
+    terms: dict[str, dict[str, Any]] = {str(e): {} for e in settings.term_epochs}  # Fig. 7, per epoch and case
     for lam in settings.lambdas:
         curve: dict[str, list[float]] = {k: [] for k in ("epoch", "rho", "stiffness", "loss_difference",
                                                           "train_error", "test_error")}  # fmt: skip
 
         def on_epoch(epoch: int, model: Any, lam: float = lam, curve: dict = curve) -> None:
+            if lam == 0.0 and epoch in settings.term_epochs:
+                terms[str(epoch)].update(measure_terms(model, train, g_train, lam=lam, gamma=settings.gamma,
+                                                       pairs=settings.term_pairs, seed=seed))  # fmt: skip
             if epoch not in settings.checkpoints:
                 return
             m = td_lambda_measures(model, probe, gamma=settings.gamma, lr=settings.probe_lr, lam=lam,
@@ -219,6 +231,8 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
 
         model = train_td_lambda(train, lam=lam, gamma=settings.gamma, hidden=settings.hidden, lr=settings.lr,
                                 epochs=settings.epochs, seed=seed, on_epoch=on_epoch)  # fmt: skip
+        if lam == 1.0:
+            regression_terms(settings, train, model, seed, terms)
         final = td_lambda_measures(model, probe, gamma=settings.gamma, lr=settings.probe_lr, lam=lam,
                                    num_anchors=settings.anchors, max_offset=settings.max_offset, seed=seed)  # fmt: skip
         out[str(lam)] = {
@@ -231,6 +245,7 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
         }
         if progress is not None:
             progress.update(1)
+    out["terms"] = terms
     return out
 
 
@@ -361,7 +376,9 @@ def _report(summary: dict[str, Any]) -> str:
         "",
         f"Figures: `{FIGURES['training']}` (ρ̄, loss difference and value error over training), "
         f"`{FIGURES['offsets']}` (stiffness and loss difference by temporal offset: the paper's Figs. 5, 11 and "
-        f"3-4), `{FIGURES['lambda']}` (each measure against λ, per seed).",
+        f"3-4), `{FIGURES['lambda']}` (each measure against λ, per seed), `{FIGURES['terms']}` (Fig. 7: the three "
+        f"terms of ρ' = −(r1 + r2 + r3), how interference changes after an update, over {s['term_pairs']} x "
+        f"{s['term_pairs']} transition pairs at epochs {', '.join(map(str, s['term_epochs']))}).",
         "",
         "| paper claim | ours | in band? |",
         "|---|---|---|",
@@ -394,8 +411,14 @@ def _report(summary: dict[str, Any]) -> str:
         "alignment alone. ρ̄ is the paper's eq. 8 averaged over pairs of the measured states. Value errors are against the observed "
         "discounted returns, so they include the returns' own variance (the same for every λ). Not reproduced: "
         "Figs. 1-2 (correlation of interference with the generalisation gap across training-set sizes and "
-        "capacities, for DDQN control), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71), Fig. 7 "
-        "(second-order terms).",
+        "capacities, for DDQN control), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71). Fig. 7's "
+        "terms follow the paper's eqs. 16-17 except r2 of regression, where the paper prints a factor 2 that "
+        "differentiating does not give (its own TD derivation, eq. 61, has 1); `td_second_order` checks the "
+        "identity against torch's derivative. The paper's Reg case regresses on an expert's Q_θ* on MsPacman, "
+        "whose rewards are never negative; Glimpse's values have both signs (right and wrong answers), so a "
+        "regression error is positive for about half of the samples and the sign of δ_A δ_B, which is r2's "
+        "wherever gradients align, is close to a coin flip: the Fig. 7 rows give the share of δ > 0 beside the "
+        "counts.",
         "",
     ]  # fmt: skip
     return "\n".join(lines)
@@ -432,19 +455,23 @@ def reproduce_td_interference(
     runs = [run_seed(settings, i, bar) for i in range(settings.seeds)]
     bar.close()
     agg = aggregate(settings, runs)
+    from baselines.experiments import td_interference_terms as fig7
+
+    agg["terms"] = fig7.aggregate_terms(runs, mean_ci, seed=settings.seed)
     summary: dict[str, Any] = {
         "experiment": NAME,
         "quick": quick,
         "settings": asdict(settings),
         "mean_train_transitions": float(np.mean([r["train_transitions"] for r in runs])),
         "aggregate": agg,
-        "claims": claims(settings, agg),
+        "claims": claims(settings, agg)
+        + fig7.terms_claims(agg["terms"], _fmt_ci, settings.term_epochs, f"{CI_LEVEL:.0%} CI"),
         "runs": runs,
     }
     from baselines.experiments import td_interference_figures as figures
 
     files = [figures.plot_over_training(settings, runs, out), figures.plot_offsets(settings, runs, out),
-             figures.plot_lambda_summary(settings, runs, agg, out)]  # fmt: skip
+             figures.plot_lambda_summary(settings, runs, agg, out), fig7.plot_terms(runs, out)]  # fmt: skip
     summary["wall_time_s"] = time.perf_counter() - t0
     files.append(atomic_write_text(out / REPORT_FILE, _report(summary)))
     files.append(atomic_write_json(out / SUMMARY_FILE, summary))
