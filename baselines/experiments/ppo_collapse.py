@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,15 @@ from baselines.experiments.ppo_collapse_report import (
     report_text,
     series_stats,
 )
+from baselines.experiments.ppo_collapse_settings import (  # noqa: F401 - re-exported: the settings' public home
+    CHEAP,
+    HOPPER,
+    SETTINGS,
+    TRIED,
+    PPOConfig,
+    Setting,
+    check_setting,
+)
 from baselines.experiments.report import REPORT_FILE, SUMMARY_FILE, output_dir
 from rayenvs.atomic import atomic_write_json, atomic_write_text
 from rayenvs.validation import check_int
@@ -43,152 +51,6 @@ SWEEP_DIR = Path(__file__).resolve().parent / "sweeps"  # the paper-budget hoppe
 METRIC_POINTS = 250  # full runs measure about this many rollouts
 # capacity fits per run when a setting measures it (each costs a rollout and a short fit)
 CAPACITY_POINTS = 25
-
-
-@dataclass(frozen=True)
-class PPOConfig:
-    """One line of the figure: a variant of :mod:`baselines.ppo.variants` with hyperparameter overrides."""
-
-    label: str
-    variant: str
-    overrides: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """An env, its shared overrides, the configurations beside each other, and the budgets of both run sizes.
-
-    ``roles`` names which configuration plays which part in the claims (``baseline``, ``pfo``,
-    ``shared_trunk``, ``adam_reset``, ``fewer_epochs``). ``quick_labels`` is the subset a quick run trains.
-    """
-
-    name: str
-    env_id: str
-    description: str
-    reward_kind: str  # "sparse" or "dense": which way the paper's shared-trunk claim goes
-    overrides: dict[str, Any]
-    configs: tuple[PPOConfig, ...]
-    roles: dict[str, str]
-    full_seeds: int
-    full_timesteps: int | None  # None: the shipped config's budget
-    quick_seeds: int
-    quick_timesteps: int
-    quick_overrides: dict[str, Any] = field(default_factory=dict)
-    quick_labels: tuple[str, ...] | None = None
-    capacity: bool = False
-    eval_episodes: int = 10
-
-
-RELU = {"policy_kwargs": {"net_arch": [64, 64], "activation_fn": "relu"}}
-CHEAP = Setting(
-    name="cheap",
-    env_id="rayenvs/MultiRoom-R2-v0",
-    description=(
-        "Setting `cheap`: MultiRoom-R2 (sparse goal reward), a 64-64 ReLU MLP, 50 epochs per rollout, "
-        "learning rate 1e-2, minibatch 512 (8 envs x 256 steps per rollout): far more optimisation per rollout "
-        "than PPO's defaults (10 epochs, lr 3e-4), the paper's lever (more epochs) pushed until the "
-        "representation degrades within a CPU budget. PFO coefficient 10 (the paper's ReLU value). No setting we "
-        "tried made the return itself collapse on this suite (see the last section), so this one shows the "
-        "paper's representation signature and the interventions' effect on it, not a return collapse."
-    ),
-    reward_kind="sparse",
-    overrides={"n_epochs": 50, "learning_rate": 1e-2, "batch_size": 512, **RELU},
-    configs=(
-        PPOConfig("baseline", "baseline"),
-        PPOConfig("pfo-last", "pfo-last"),
-        PPOConfig("shared-trunk", "shared-trunk"),
-        PPOConfig("adam-reset", "adam-reset"),
-    ),
-    roles={
-        "baseline": "baseline",
-        "pfo": "pfo-last",
-        "shared_trunk": "shared-trunk",
-        "adam_reset": "adam-reset",
-    },
-    full_seeds=3,
-    full_timesteps=32_768,
-    quick_seeds=3,
-    quick_timesteps=8192,
-    quick_labels=("baseline", "pfo-last"),
-)
-HOPPER = Setting(
-    name="hopper",
-    env_id="rayenvs/MuJoCo-Hopper-v0",
-    description=(
-        "Setting `hopper`: the paper's MuJoCo experiment (Hopper; Gymnasium v5 here, v4 in the paper), PPO with "
-        "10, 15 and 20 epochs per rollout and PFO, a shared trunk and Adam reset at 20 epochs, the shipped "
-        "MuJoCo config (2 envs x 1024 steps, minibatch 64, lr 3e-4, 64-64 tanh, 5M steps). Capacity loss: "
-        "KL(fresh random target || fitted checkpoint) after the paper's MuJoCo budget."
-    ),
-    reward_kind="dense",
-    overrides={},
-    configs=(
-        PPOConfig("ppo-epochs10", "baseline", {"n_epochs": 10}),
-        PPOConfig("ppo-epochs15", "baseline", {"n_epochs": 15}),
-        PPOConfig("ppo-epochs20", "baseline", {"n_epochs": 20}),
-        PPOConfig("pfo-last-epochs20", "pfo-last", {"n_epochs": 20}),
-        PPOConfig("shared-trunk-epochs20", "shared-trunk", {"n_epochs": 20}),
-        PPOConfig("adam-reset-epochs20", "adam-reset", {"n_epochs": 20}),
-    ),
-    roles={
-        "baseline": "ppo-epochs20",
-        "fewer_epochs": "ppo-epochs10",
-        "pfo": "pfo-last-epochs20",
-        "shared_trunk": "shared-trunk-epochs20",
-        "adam_reset": "adam-reset-epochs20",
-    },
-    full_seeds=5,  # the paper's
-    full_timesteps=None,
-    quick_seeds=1,
-    quick_timesteps=4096,
-    quick_overrides={"n_steps": 512},  # 2 envs x 512: 4 measured rollouts
-    quick_labels=("ppo-epochs10", "ppo-epochs20", "pfo-last-epochs20"),
-    capacity=True,
-)
-SETTINGS: dict[str, Setting] = {s.name: s for s in (CHEAP, HOPPER)}
-
-#: Every setting tried to make baseline PPO's return collapse on this suite (steps, seeds, outcome).
-TRIED = """\
-Each line: env, network, epochs, learning rate, minibatch, budget, seeds; outcome (eval = deterministic \
-evaluation return; rank, dead, norm = the actor's PCA rank, dead-unit fraction, pre-activation norm).
-
-| setting | budget | outcome |
-|---|---|---|
-| Bandit-K8n8, 64-64 ReLU, 50 epochs, lr 1e-2, minibatch 64 | 40k steps, 1 seed | never learns (eval 0.06, \
-random 0.125); rank 8 -> 3, dead 0.03 -> 0.38, norm 1.5 -> 37: the network degrades before it learns |
-| Bandit-K4n4, 64-64 ReLU, 50 epochs, lr 3e-3, minibatch 256 | 20k steps (stopped), 1 seed | solved by 2.5k \
-steps (eval 1.0); rewards are deterministic, so a greedy policy leaves no advantage to push on: rank 4 (= K), \
-dead 0.12-0.17, norm 9.8 -> 10.5, nothing collapses |
-| MultiRoom-R2, 64-64 ReLU, 50 epochs, lr 1e-2, minibatch 512 | 60k steps, 1 seed | learns (eval peak 1.0, \
-final 0.97); norm 7.9 -> 68 (max 75), excess ratio 2.0 -> 14 (max 24), dead 0.17 -> 0.36, rank 17 -> 24: the \
-representation degrades, the return holds |
-| same, lr 3e-2 | 20k steps (stopped), 1 seed | every actor unit dead by 4k steps (rank 0, dead 1.0), eval \
-0.125 (random) throughout: dies before it learns |
-| same, lr 2e-2 | 6k steps (stopped), 1 seed | rank 17 -> 3, dead 0.75 by 4k steps, eval 0.125: dies before \
-it learns |
-| same, lr 1.5e-2 | 24.6k steps, 1 seed | rank 17 -> 8, dead 0.17 -> 0.67 within 4k steps (the detector's \
-dead-unit signal fires), norm 2.5 -> 17, excess ratio 1.6 -> 3.8, yet it learns on the survivors: eval peak \
-1.0, final 0.94, no return collapse |
-| MultiRoom-R2, 16-16 ReLU, 50 epochs, lr 1e-2, minibatch 512 | 25k steps (stopped), 1 seed | learns (eval \
-1.0); rank 9 -> 6 of 16, dead 0 -> 0.19, norm 2.6 -> 8.3, excess ratio 1.8 -> 3.5 |
-| MultiRoom-R4, 64-64 ReLU, 50 epochs, lr 1e-2 (earlier session) | 164k steps | norm 6 -> 201, rank 25 -> 7, \
-dead 0.05 -> 0.64 while PFO held them (5-6, <= 0.11); the return only dipped to 0.8-0.9 |
-
-Not tried, and why: reward masking (MultiRoom's reward is already one sparse goal reward per episode, and \
-masking lowers the peak the collapse is measured from), MinAtar-sized tasks (not in this suite), a \
-non-stationary target (it needs a new env id), and budgets past 164k steps for 4 variants x 3 seeds (beyond \
-this CPU machine's session). Conclusion: where PPO learns at all, its return did not collapse within these \
-budgets although the representation degraded the way the paper describes (pre-activation norm x8-30, excess \
-ratio x7, dead units x2-4); from lr 2e-2 on the ReLU network dies before it learns, which has no peak to fall \
-from. `cheap` is therefore the lr 1e-2 setting: the paper's representation signature and PFO's effect on it \
-within minutes, not a return collapse."""
-
-
-def check_setting(name: str) -> Setting:
-    """The :class:`Setting` called ``name``; ValueError naming the allowed ones."""
-    if name not in SETTINGS:
-        raise ValueError(f"setting {name!r} is not one of {tuple(SETTINGS)}")
-    return SETTINGS[name]
 
 
 def _ppo_stats(rs: Sequence[Any], panels: Sequence[tuple[str, str, bool]]) -> dict[str, Any]:

@@ -1,0 +1,166 @@
+"""A non-stationary target for plasticity studies: the meaning of the discrete actions changes every ``period``
+steps.
+
+Moalla et al. (2024) study PPO on single tasks, where the only non-stationarity is that of PPO's own
+objective (their footnote on ablating MDP non-stationarity); they link the collapse they see to the loss of
+plasticity that Dohare et al. (2023) measure under *changing* targets. On small tasks that a CPU learns in
+minutes the stationary objective is solved and then left alone, so this wrapper adds the classic
+plasticity probe (Dohare et al.'s permuted inputs/outputs, Lyle et al.'s shuffled labels): phase ``p`` of
+training remaps the agent's action ``a`` to ``perm_p[a]`` before the wrapped env sees it. Phase 0 is the
+identity, so the first phase *is* the wrapped env; every later phase is the same env with its optimal
+policy permuted, which a plastic learner re-learns as fast as it learned the first.
+
+The phase depends on a step counter, not on episodes, so all copies of a vector env built from this wrapper
+switch together (each copy steps once per vector step); the permutations depend only on ``seed``, so the
+copies agree on them too, whatever seeds their resets get. ``info["phase"]`` reports the phase the step was
+taken in. For an evaluation env that must follow the training env's phase, pass a shared ``clock``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from rayenvs.validation import check_int
+
+PHASE = "phase"
+_PERM_STREAM = 0x7065726D  # mixed into the seed so the permutations do not share a stream with the env's
+
+
+def phase_permutation(num_actions: int, phase: int, seed: int) -> np.ndarray:
+    """The action permutation of ``phase``: the identity for phase 0, else a random permutation that differs
+    from the previous phase's (drawn from ``(seed, phase)`` alone, so any copy computes the same one)."""
+    check_int("num_actions", num_actions, lo=2)
+    check_int("phase", phase, lo=0)
+    if phase == 0:
+        return np.arange(num_actions)
+    previous = phase_permutation(num_actions, phase - 1, seed)
+    rng = np.random.default_rng([int(seed), _PERM_STREAM, phase])
+    while True:
+        perm = rng.permutation(num_actions)
+        if not np.array_equal(perm, previous):
+            return perm
+
+
+class _PhaseClock:
+    """The phase bookkeeping both wrappers share: a step clock (own or shared) and a cached permutation."""
+
+    def __init__(self, period: int, seed: int, clock: np.ndarray | None) -> None:
+        check_int("period", period, lo=1)
+        check_int("seed", seed, lo=0)
+        if clock is not None and (np.shape(clock) != (1,) or not np.issubdtype(np.asarray(clock).dtype, np.integer)):
+            raise ValueError(f"clock must be a one-element integer numpy array, got {clock!r}")
+        self.period = int(period)
+        self.seed = int(seed)
+        self.owned = clock is None
+        self.clock = np.zeros(1, dtype=np.int64) if clock is None else clock
+        self._cache: tuple[int, int, np.ndarray] | None = None
+
+    @property
+    def phase(self) -> int:
+        return int(self.clock[0]) // self.period
+
+    def permutation(self, n: int) -> np.ndarray:
+        phase = self.phase
+        if self._cache is None or self._cache[:2] != (phase, n):
+            self._cache = (phase, n, phase_permutation(n, phase, self.seed))
+        return self._cache[2]
+
+    def tick(self) -> None:
+        """One step taken: advance an own clock (a shared one is advanced by its owner)."""
+        if self.owned:
+            self.clock[0] += 1
+
+
+class PermutedActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+    """Remap a ``Discrete`` action through a permutation that changes every ``period`` steps of this env.
+
+    Arguments:
+        env: a Gymnasium env with a ``Discrete(n)`` action space, ``n >= 2``.
+        period: steps (of this env, across episodes) per phase, >= 1.
+        seed: seed of the permutation sequence (not the env's): equal seeds give equal phases.
+        clock: optional one-element integer array holding the step count; envs that share it share the
+            phase (an evaluation env reading the training env's clock). Without it the wrapper counts its own
+            steps.
+    """
+
+    def __init__(self, env: gym.Env, period: int, seed: int = 0, clock: np.ndarray | None = None) -> None:
+        if not isinstance(env.action_space, gym.spaces.Discrete):
+            raise ValueError(f"PermutedActions needs a Discrete action space, got {env.action_space}")
+        if int(env.action_space.n) < 2:
+            raise ValueError(f"PermutedActions needs at least 2 actions to permute, got {env.action_space.n}")
+        self._clock = _PhaseClock(period, seed, clock)
+        gym.utils.RecordConstructorArgs.__init__(self, period=period, seed=seed)
+        gym.ActionWrapper.__init__(self, env)
+        self._start = int(env.action_space.start)
+
+    @property
+    def clock(self) -> np.ndarray:
+        """The step clock the phase is read from (this wrapper's own, or the shared one it was given)."""
+        return self._clock.clock
+
+    @property
+    def phase(self) -> int:
+        """The phase the next step is taken in."""
+        return self._clock.phase
+
+    def permutation(self) -> np.ndarray:
+        """The current phase's permutation (``perm[a]`` is the action the wrapped env receives for ``a``)."""
+        return self._clock.permutation(int(self.action_space.n))
+
+    def action(self, action: Any) -> int:
+        a = int(action) - self._start
+        if not 0 <= a < self.action_space.n:
+            raise ValueError(f"action {action!r} is outside {self.action_space}")
+        return int(self.permutation()[a]) + self._start
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        phase = self.phase
+        obs, reward, terminated, truncated, info = self.env.step(self.action(action))
+        self._clock.tick()
+        info[PHASE] = phase
+        return obs, reward, terminated, truncated, info
+
+
+class PermutedObservations(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+    """Permute the entries of a flat ``Box`` observation through a permutation that changes every ``period``
+    steps (Dohare et al.'s permuted inputs): unlike permuted actions, which only the output layer has to
+    re-learn, every phase needs new features, so this probes the plasticity of the whole representation.
+
+    Arguments are those of :class:`PermutedActions`; the wrapped env needs a 1-D ``Box`` observation space.
+    """
+
+    def __init__(self, env: gym.Env, period: int, seed: int = 0, clock: np.ndarray | None = None) -> None:
+        space = env.observation_space
+        if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1 or space.shape[0] < 2:
+            raise ValueError(f"PermutedObservations needs a 1-D Box observation space of size >= 2, got {space}")
+        if not (np.all(space.low == space.low[0]) and np.all(space.high == space.high[0])):
+            raise ValueError(
+                "PermutedObservations needs equal bounds on every entry (a permuted observation must stay in the space)"
+            )
+        self._clock = _PhaseClock(period, seed, clock)
+        gym.utils.RecordConstructorArgs.__init__(self, period=period, seed=seed)
+        gym.ObservationWrapper.__init__(self, env)
+        self._n = int(space.shape[0])
+
+    @property
+    def clock(self) -> np.ndarray:
+        """The step clock the phase is read from."""
+        return self._clock.clock
+
+    @property
+    def phase(self) -> int:
+        """The phase the next step is taken in."""
+        return self._clock.phase
+
+    def observation(self, observation: Any) -> Any:
+        return np.asarray(observation)[self._clock.permutation(self._n)]
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        phase = self.phase
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._clock.tick()  # the observation after the step belongs to the phase of the next step
+        info[PHASE] = phase
+        return self.observation(obs), reward, terminated, truncated, info
