@@ -138,14 +138,14 @@ def test_settings_name_their_roles_among_their_configs() -> None:
         assert st.quick_labels is None or set(st.quick_labels) <= labels
         assert st.roles["baseline"] in (st.quick_labels or labels)
     assert check_setting("hopper").env_id == "rayenvs/MuJoCo-Hopper-v0"
-    with pytest.raises(ValueError, match=r"setting 'atari' is not one of \('cheap', 'hopper'\)"):
+    with pytest.raises(ValueError, match=r"setting 'atari' is not one of \('cheap', 'hopper', 'permuted'\)"):
         check_setting("atari")
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"setting": "walker"}, r"setting 'walker' is not one of \('cheap', 'hopper'\)"),
+        ({"setting": "walker"}, r"setting 'walker' is not one of \('cheap', 'hopper', 'permuted'\)"),
         ({"seeds": 0}, "seeds"),
         ({"timesteps": -5}, "timesteps"),
         ({"configs": ()}, "configs must be non-empty"),
@@ -161,7 +161,7 @@ def test_bad_arguments_fail_before_writing(tmp_path: Path, kwargs: dict, match: 
 def test_cli_setting_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "never"
     assert main(["reproduce", "ppo-collapse", "--setting", "walker", "--out", str(out)]) == 2
-    assert "setting 'walker' is not one of ('cheap', 'hopper')" in capsys.readouterr().err
+    assert "setting 'walker' is not one of ('cheap', 'hopper', 'permuted')" in capsys.readouterr().err
     assert main(["reproduce", "ray-bandit", "--setting", "cheap", "--out", str(out)]) == 2
     assert "--setting applies to ppo-collapse only, not to 'ray-bandit'" in capsys.readouterr().err
     assert not out.exists()

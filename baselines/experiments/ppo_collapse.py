@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from baselines.diagnostics.analysis import analyze_result
+from baselines.experiments.ppo_collapse_phases import phase_claims, phase_stats
 from baselines.experiments.ppo_collapse_report import (
     BASE_PANELS,
     CAPACITY_PANEL,
@@ -37,6 +39,7 @@ from baselines.experiments.ppo_collapse_report import (
 from baselines.experiments.ppo_collapse_settings import (  # noqa: F401 - re-exported: the settings' public home
     CHEAP,
     HOPPER,
+    PERMUTED,
     SETTINGS,
     TRIED,
     PPOConfig,
@@ -51,6 +54,22 @@ SWEEP_DIR = Path(__file__).resolve().parent / "sweeps"  # the paper-budget hoppe
 METRIC_POINTS = 250  # full runs measure about this many rollouts
 # capacity fits per run when a setting measures it (each costs a rollout and a short fit)
 CAPACITY_POINTS = 25
+PERMUTATION_SEED = 0  # one permutation sequence for every run of a changing-target setting: same phases to compare
+
+
+def _phase_wrappers(phase_steps: int | None) -> tuple[tuple[Any, ...], list[Any]]:
+    """The env wrapper permuting observations every ``phase_steps`` steps and the callback driving its clock
+    (one clock per run, shared by its training and evaluation envs); nothing without ``phase_steps``."""
+    if not phase_steps:
+        return (), []
+    import numpy as np
+
+    from baselines.training.callbacks import StepClockCallback
+    from wrappers.permuted_actions import PermutedObservations
+
+    clock = np.zeros(1, dtype=np.int64)
+    wrap = partial(PermutedObservations, period=phase_steps, seed=PERMUTATION_SEED, clock=clock)
+    return (wrap,), [StepClockCallback(clock)]
 
 
 def _ppo_stats(rs: Sequence[Any], panels: Sequence[tuple[str, str, bool]]) -> dict[str, Any]:
@@ -91,6 +110,7 @@ def reproduce_ppo_collapse(
     from baselines.training.results import RunResult
 
     st = check_setting(setting)
+    phase_steps = st.quick_phase_steps if quick else st.phase_steps
     check_device(device)
     seeds = seeds if seeds is not None else (st.quick_seeds if quick else st.full_seeds)
     check_int("seeds", seeds)
@@ -127,6 +147,7 @@ def reproduce_ppo_collapse(
     bar = job_bar(jobs, desc=f"ppo-collapse {st.name}", disable=not progress)
     for cfg, seed in bar:
         bar.set_postfix_str(f"{cfg.label} seed {seed}")
+        wrappers, clock_cbs = _phase_wrappers(phase_steps)
         metrics = RepresentationMetricsCallback(
             every_n_rollouts=cadence[cfg.label][0],
             capacity_every_n=cadence[cfg.label][1],
@@ -140,14 +161,15 @@ def reproduce_ppo_collapse(
             timesteps=steps,
             run_dir=runs_root / cfg.label / f"seed_{seed}",
             overrides={**base, **cfg.overrides},
-            extra_callbacks=[metrics],
+            extra_callbacks=[*clock_cbs, metrics],
+            env_wrappers=wrappers,
             progress=progress and not quick,
             device=device,
             eval_episodes=episodes,
             resume=True,
         )
         runs[cfg.label].append(RunResult.load(rdir))
-    files = [plot_variants(runs, panels, out / "ppo_collapse.png")]
+    files = [plot_variants(runs, panels, out / "ppo_collapse.png", phase_steps)]
     labels = {c.label for c in configs}
     summary: dict[str, Any] = {
         "experiment": "ppo-collapse",
@@ -164,14 +186,17 @@ def reproduce_ppo_collapse(
                 "variant": c.variant,
                 "overrides": {**base, **c.overrides},
                 **_ppo_stats(runs[c.label], panels),
+                **({"phases": phase_stats(runs[c.label], phase_steps)} if phase_steps else {}),
             }
             for c in configs
         },
+        "phase_steps": phase_steps,
         "wall_time_s": time.perf_counter() - t0,
         # what the runs themselves took, reused ones included (a re-run that reuses every run is seconds)
         "train_time_s": sum(float(r.wall_time_s) for rs in runs.values() for r in rs),
     }
-    summary["claims"] = [{"claim": c, "ours": o, "in_band": b} for c, o, b in claims(summary)]
+    rows = (phase_claims(summary) if phase_steps else []) + claims(summary)
+    summary["claims"] = [{"claim": c, "ours": o, "in_band": b} for c, o, b in rows]
     files.append(atomic_write_text(out / REPORT_FILE, report_text(summary, st.description, TRIED)))
     files.append(atomic_write_json(out / SUMMARY_FILE, summary))
     summary["files"] = [str(p) for p in files]

@@ -108,8 +108,14 @@ def _sparse_log_label(v: float, _pos: int) -> str:
     return f"{v:g}" if mantissa in (2.0, 3.0, 5.0) else ""
 
 
-def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, bool]], path: Path) -> Path:
-    """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max."""
+def plot_variants(
+    runs: dict[str, list[Any]],
+    panels: Sequence[tuple[str, str, bool]],
+    path: Path,
+    phase_steps: int | None = None,
+) -> Path:
+    """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max;
+    with ``phase_steps``, a dotted line where each new phase (a new permutation of the target) begins."""
     from matplotlib.ticker import FuncFormatter
 
     cols = 3
@@ -126,6 +132,9 @@ def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, b
             if ys.shape[0] > 1:
                 ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.15, lw=0)
         low, high = ax.dataLim.y0, ax.dataLim.y1
+        if phase_steps and ax.has_data():
+            for b in np.arange(phase_steps, ax.dataLim.x1, phase_steps):
+                ax.axvline(b, color="0.4", ls=":", lw=1.0)
         if log and ax.has_data() and low > 0 and high >= 10 * low:  # log only where it spans a decade
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 20, not 2 x 10^1
