@@ -129,6 +129,9 @@ def test_plot_variants_writes_a_png(tmp_path: Path) -> None:
     runs = {"b": [_run([0.1, 0.9, 0.2], {RANK: [9, 5, 2]}), _run([0.2, 0.8, 0.3], {RANK: [8, 6, 1]})]}
     path = plot_variants(runs, BASE_PANELS, tmp_path / "f.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the changing-target figure: phase boundaries and the uniform-random return drawn on top
+    path = plot_variants(runs, BASE_PANELS, tmp_path / "g.png", phase_steps=1000, random_return=0.34)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_settings_name_their_roles_among_their_configs() -> None:

@@ -1,12 +1,15 @@
 """``rayenvs reproduce ppo-collapse`` (Moalla et al. 2024): PPO's representation collapse, and the interventions.
 
-Two settings (``--setting``):
+Three settings (``--setting``, defined with :data:`TRIED` in :mod:`baselines.experiments.ppo_collapse_settings`):
 
 - ``cheap`` (default): the cheapest configuration found on this suite where baseline PPO degrades the way the
   paper describes (MultiRoom, ReLU, many epochs, a high learning rate), with baseline, PFO, a shared
   actor-critic trunk and Adam reset beside it, three seeds. Its representation degrades (norm, excess ratio,
-  dead units up) but its return does not collapse: no setting tried on this suite within CPU budgets made the
-  return collapse; :data:`TRIED` lists every one and its outcome, and goes into the report.
+  dead units up) but its return does not collapse: no single-task setting tried on this suite within CPU budgets
+  made the return collapse; :data:`TRIED` lists every one and its outcome, and goes into the report.
+- ``permuted``: the ``cheap`` agent under a changing target, its observation entries permuted anew every
+  16,384 steps (:class:`wrappers.permuted.PermutedObservations`, a departure from the paper's single
+  tasks that the report states). The report compares each phase's end return with the first phase's.
 - ``hopper``: the paper's MuJoCo experiment, Hopper (Gymnasium v5 here; the paper: v4) with 10, 15 and 20
   epochs per rollout plus PFO, shared trunk and Adam reset at 20 epochs, five seeds and 5M steps a run, capacity
   loss measured. It needs hours of GPU/CPU time (the sweep files in ``baselines/experiments/sweeps/`` run it on
@@ -65,7 +68,7 @@ def _phase_wrappers(phase_steps: int | None) -> tuple[tuple[Any, ...], list[Any]
     import numpy as np
 
     from baselines.training.callbacks import StepClockCallback
-    from wrappers.permuted_actions import PermutedObservations
+    from wrappers.permuted import PermutedObservations
 
     clock = np.zeros(1, dtype=np.int64)
     wrap = partial(PermutedObservations, period=phase_steps, seed=PERMUTATION_SEED, clock=clock)
@@ -169,7 +172,10 @@ def reproduce_ppo_collapse(
             resume=True,
         )
         runs[cfg.label].append(RunResult.load(rdir))
-    files = [plot_variants(runs, panels, out / "ppo_collapse.png", phase_steps)]
+    from rayenvs.registration import env_info
+
+    random_return = env_info(st.env_id).random_return
+    files = [plot_variants(runs, panels, out / "ppo_collapse.png", phase_steps, random_return)]
     labels = {c.label for c in configs}
     summary: dict[str, Any] = {
         "experiment": "ppo-collapse",

@@ -1,5 +1,5 @@
 """Per-phase returns and claims of ``ppo-collapse`` settings with a changing target (inputs permuted every
-``phase_steps`` env steps, :class:`wrappers.permuted_actions.PermutedObservations`).
+``phase_steps`` env steps, :class:`wrappers.permuted.PermutedObservations`).
 
 A fully connected network's initial distribution does not change when its inputs are permuted, so for a fresh
 network every phase is the first phase's task again: a learner that keeps its plasticity regains the first

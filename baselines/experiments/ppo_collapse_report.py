@@ -113,9 +113,11 @@ def plot_variants(
     panels: Sequence[tuple[str, str, bool]],
     path: Path,
     phase_steps: int | None = None,
+    random_return: float | None = None,
 ) -> Path:
     """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max;
-    with ``phase_steps``, a dotted line where each new phase (a new permutation of the target) begins."""
+    with ``phase_steps``, a dotted line where each new phase (a new permutation of the target) begins; with
+    ``random_return``, a dashed line at a uniform-random policy's return in the return panel."""
     from matplotlib.ticker import FuncFormatter
 
     cols = 3
@@ -131,6 +133,8 @@ def plot_variants(
             ax.plot(x, ys.mean(axis=0), lw=1.8, color=color, label=label)
             if ys.shape[0] > 1:
                 ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.15, lw=0)
+        if key == RETURN_KEY and random_return is not None and ax.has_data():
+            ax.axhline(random_return, color="0.3", ls="--", lw=1.0, label="uniform random")
         low, high = ax.dataLim.y0, ax.dataLim.y1
         if phase_steps and ax.has_data():
             for b in np.arange(phase_steps, ax.dataLim.x1, phase_steps):

@@ -324,7 +324,7 @@ class CheckpointCallback(BaseCallback):
 
 class StepClockCallback(BaseCallback):
     """Keep ``clock[0]`` equal to the model's env-step count, so wrappers that read a shared clock (e.g.
-    :class:`wrappers.permuted_actions.PermutedActions`) switch at global training steps, for the training and
+    :class:`wrappers.permuted.PermutedActions`) switch at global training steps, for the training and
     the evaluation env alike, and resume at the right phase (SB3 restores ``num_timesteps`` from a checkpoint).
     """
 

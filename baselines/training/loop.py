@@ -178,7 +178,7 @@ class TrainingConfig:
     :class:`baselines.training.progress.TrainProgress` on stderr (a bar on a terminal, status lines otherwise),
     headed ``progress_label`` (default ``"<env> <variant> seed <s>"``). ``env_wrappers`` wrap every single env of
     the training and the evaluation env, in order (they force ``SyncVectorEnv``): a study's change of the task,
-    e.g. :class:`wrappers.permuted_actions.PermutedActions`. They are not part of the run's config file, so a
+    e.g. :class:`wrappers.permuted.PermutedActions`. They are not part of the run's config file, so a
     resumed run must be given the same ones.
     """
 

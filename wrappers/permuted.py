@@ -1,19 +1,22 @@
-"""A non-stationary target for plasticity studies: the meaning of the discrete actions changes every ``period``
-steps.
+"""A changing target for plasticity studies: the meaning of the actions (:class:`PermutedActions`) or the order of
+the observation entries (:class:`PermutedObservations`) is permuted anew every ``period`` steps.
 
 Moalla et al. (2024) study PPO on single tasks, where the only non-stationarity is that of PPO's own
 objective (their footnote on ablating MDP non-stationarity); they link the collapse they see to the loss of
 plasticity that Dohare et al. (2023) measure under *changing* targets. On small tasks that a CPU learns in
-minutes the stationary objective is solved and then left alone, so this wrapper adds the classic
-plasticity probe (Dohare et al.'s permuted inputs/outputs, Lyle et al.'s shuffled labels): phase ``p`` of
-training remaps the agent's action ``a`` to ``perm_p[a]`` before the wrapped env sees it. Phase 0 is the
-identity, so the first phase *is* the wrapped env; every later phase is the same env with its optimal
-policy permuted, which a plastic learner re-learns as fast as it learned the first.
+minutes the stationary objective is solved and then left alone, so these wrappers add the classic plasticity
+probes (Dohare et al.'s permuted inputs, Lyle et al.'s shuffled labels). Phase 0 is the identity, so the first
+phase *is* the wrapped env; every later phase is the same env seen through a new permutation, which a plastic
+learner re-learns as fast as it learned the first (a fully connected network's initialisation does not care
+how its inputs are ordered). Permuted actions ask only the output layer to re-map; permuted observations need
+new features.
 
-The phase depends on a step counter, not on episodes, so all copies of a vector env built from this wrapper
-switch together (each copy steps once per vector step); the permutations depend only on ``seed``, so the
-copies agree on them too, whatever seeds their resets get. ``info["phase"]`` reports the phase the step was
-taken in. For an evaluation env that must follow the training env's phase, pass a shared ``clock``.
+The phase depends on a step clock, not on episodes, and the permutations only on ``seed``, so all copies of a
+vector env agree on them whatever seeds their resets get. Without a ``clock`` each wrapper counts its own
+steps (copies of a vector env step together, so they switch together); with a shared ``clock`` (e.g. driven by
+:class:`baselines.training.callbacks.StepClockCallback` from the model's step count) the training and the
+evaluation env switch at the same training step, and a resumed run resumes in the right phase.
+``info["phase"]`` reports the phase a step was taken in.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from baselines.training.callbacks import StepClockCallback
-from wrappers.permuted_actions import PHASE, PermutedActions, PermutedObservations, phase_permutation
+from wrappers.permuted import PHASE, PermutedActions, PermutedObservations, phase_permutation
 
 
 class _Counter(gym.Env):
