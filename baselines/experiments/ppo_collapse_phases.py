@@ -63,6 +63,33 @@ def _ends(values: Sequence[float | None]) -> str:
     return ", ".join(fmt(v) for v in values)
 
 
+def _ratios(values: Sequence[float]) -> str:
+    return ", ".join(fmt(v, ".2f") for v in values) or "none"
+
+
+#: role -> (the paper's claim, read under a changing target; what would agree with it). Sec. 4: PFO mitigates
+#: the collapse; a shared trunk is detrimental with sparse rewards (this suite's MultiRoom); resetting Adam helps
+#: in some cases but is "not sufficient to prevent collapse".
+INTERVENTION_CLAIMS: dict[str, tuple[str, str]] = {
+    "pfo": ("PFO mitigates the collapse (Sec. 4, Fig. 6)", "mitigates"),
+    "shared_trunk": (
+        "With sparse rewards a shared actor-critic trunk does not help (Sec. 4: detrimental on Gravitar and "
+        "masked Phoenix)",
+        "does not mitigate",
+    ),
+    "adam_reset": (
+        "Resetting Adam's moments is not sufficient to prevent the collapse (Sec. 4)",
+        "does not prevent",
+    ),
+}
+
+
+def mitigates(ratios: Sequence[float], base_ratios: Sequence[float]) -> bool:
+    """Whether every seed of an intervention kept more of its first-phase return (later / phase 1) than every
+    seed of the baseline: a separation that a few seeds can show without a distributional test."""
+    return bool(ratios) and bool(base_ratios) and min(ratios) > max(base_ratios)
+
+
 def _mean_ratio(stats: dict[str, Any]) -> float | None:
     vals = [r for r in stats["seed_ratios"] if r is not None]
     return float(np.mean(vals)) if vals else None
@@ -84,25 +111,22 @@ def phase_claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
         f"{LOST_FRACTION:g}x their phase 1",
         "yes" if b["lost_runs"] * 2 > seeds else "no",
     )]  # fmt: skip
-    names = {"pfo": "PFO", "shared_trunk": "shared trunk", "adam_reset": "Adam reset"}
-    parts, better = [], []
-    for role, name in names.items():
+    base_ratios = [r for r in b["seed_ratios"] if r is not None]
+    for role, (claim, expect) in INTERVENTION_CLAIMS.items():
         if role not in roles or roles[role] not in cfgs:
             continue
-        s = cfgs[roles[role]]["phases"]
-        ratio, base_ratio = _mean_ratio(s), _mean_ratio(b)
-        parts.append(
-            f"{name}: phase ends {_ends(s['phase_ends'])}, later / phase 1 {fmt(ratio, '.2f')}, "
-            f"{s['lost_runs']}/{cfgs[roles[role]]['seeds']} seeds lost"
-        )
-        better.append(
-            ratio is not None and base_ratio is not None and ratio > base_ratio and s["lost_runs"] < b["lost_runs"]
-        )
-    if parts:
+        cfg = cfgs[roles[role]]
+        s = cfg["phases"]
+        ratios = [r for r in s["seed_ratios"] if r is not None]
+        mitigated = mitigates(ratios, base_ratios)
+        regained = s["lost_runs"] * 2 < cfg["seeds"]
+        verdict = {"mitigates": mitigated, "does not mitigate": not mitigated, "does not prevent": not regained}
         out.append((
-            "The interventions that regularise the representation or the optimiser (PFO, shared trunk, Adam "
-            "reset) mitigate the collapse (Sec. 4)",
-            "; ".join(parts) + f" (baseline: later / phase 1 {fmt(_mean_ratio(b), '.2f')}, {b['lost_runs']}/{seeds} lost)",
-            "yes" if all(better) else f"partly ({sum(better)}/{len(better)})" if any(better) else "no",
+            claim,
+            f"`{roles[role]}` phase ends {_ends(s['phase_ends'])}; later phases / phase 1 per seed "
+            f"{_ratios(ratios)} vs baseline {_ratios(base_ratios)}; mitigated (every seed above every baseline "
+            f"seed): {'yes' if mitigated else 'no'}; {s['lost_runs']}/{cfg['seeds']} seeds below "
+            f"{LOST_FRACTION:g}x their phase 1",
+            "yes" if verdict[expect] else "no",
         ))  # fmt: skip
     return out
