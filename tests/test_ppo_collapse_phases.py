@@ -89,6 +89,9 @@ def test_phase_claims_judge_the_baseline_and_each_intervention():
     rows = phase_claims(_summary([0.05, 0.06, 0.07], {"pfo": [0.3, 0.25, 0.2], "adam_reset": [0.9, 0.8, 0.2]}))
     assert [r[2] for r in rows] == ["yes", "yes", "no"]  # Adam reset regained phase 1 in 2/3 seeds: prevented
     assert len(phase_claims(_summary([0.2, 0.2, 0.2], {}))) == 1  # no intervention trained: the baseline row only
+    assert "uniform-random" not in rows[0][1]
+    summary = {**_summary([0.2, 0.2, 0.2], {}), "random_return": 0.34}
+    assert "phase (seed mean): 1, 0.5 (uniform-random policy: 0.34); later phases" in phase_claims(summary)[0][1]
 
 
 def test_permuted_setting_is_the_cheap_agent_on_whole_phases():

@@ -102,11 +102,14 @@ def phase_claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     b = base["phases"]
     seeds = base["seeds"]
     steps = summary["phase_steps"]
+    random = summary.get("random_return")
     out = [(
         f"Under a changing target (here: inputs permuted every {steps} steps, a departure from the paper's single "
         "tasks), baseline PPO loses plasticity: after its first-phase peak, later phases stay well below it "
         "(Sec. 3, 'loss of plasticity makes performance collapse unrecoverable'; Dohare et al.)",
-        f"`{roles['baseline']}` phase-end training return by phase (seed mean): {_ends(b['phase_ends'])}; later "
+        f"`{roles['baseline']}` phase-end training return by phase (seed mean): {_ends(b['phase_ends'])}"
+        + (f" (uniform-random policy: {fmt(random)})" if random is not None else "")
+        + "; later "
         f"phases / phase 1: {fmt(_mean_ratio(b), '.2f')} (seed mean); {b['lost_runs']}/{seeds} seeds below "
         f"{LOST_FRACTION:g}x their phase 1",
         "yes" if b["lost_runs"] * 2 > seeds else "no",
