@@ -102,3 +102,32 @@ def test_permuted_setting_is_the_cheap_agent_on_whole_phases():
     rollout = 8 * 256  # MultiRoom's shipped n_envs x n_steps: phases switch between rollouts
     assert PERMUTED.phase_steps % rollout == 0 and PERMUTED.quick_phase_steps % rollout == 0
     assert all(s.phase_steps is None for s in SETTINGS.values() if s is not PERMUTED)
+
+
+def test_permuted_tiny_run_reports_every_phase(tmp_path, monkeypatch):
+    """The whole pipeline on 3 phases of 512 steps: wrappers and clock wired, phase stats and claims written."""
+    from dataclasses import replace
+
+    from baselines.experiments.ppo_collapse import PPOConfig, reproduce_ppo_collapse
+
+    monkeypatch.setitem(SETTINGS, "permuted", replace(PERMUTED, phase_steps=512))
+    summary = reproduce_ppo_collapse(
+        tmp_path,
+        timesteps=1536,  # the default setting is `permuted`
+        seeds=1,
+        configs=(PPOConfig("baseline", "baseline"),),
+        overrides={"n_steps": 64, "n_epochs": 1},  # 8 envs x 64 = 512 steps a rollout: one rollout a phase
+        eval_episodes=1,
+        device="cpu",
+        progress=False,
+    )
+    assert summary["setting"] == "permuted" and summary["phase_steps"] == 512
+    assert summary["random_return"] == pytest.approx(0.3399)
+    phases = summary["configs"]["baseline"]["phases"]
+    assert len(phases["phase_ends"]) == len(phases["seed_phase_ends"][0]) == 3
+    assert phases["lost_runs"] in (0, 1)
+    claims = [c["claim"] for c in summary["claims"]]
+    assert claims[0].startswith("Under a changing target (here: inputs permuted every 512 steps")
+    assert not any(c.startswith("PFO mitigates") for c in claims)  # no intervention trained, no such row
+    assert "(uniform-random policy: 0.34)" in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "ppo_collapse.png").stat().st_size > 10_000
