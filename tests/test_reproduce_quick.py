@@ -43,7 +43,8 @@ def test_ppo_trust_toy_quick_runs_and_writes_its_report(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ray-bandit", "ppo-collapse", "td-interference", "multiroom-interference"])
 def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) -> None:
     # the PPO and TD reproductions train small MLPs: one torch thread is fastest, and two threads contend on a
-    # busy 2-core machine (measured: ppo-collapse > 180 s with --threads 2 vs 111 s with --threads 1 at load 6-7)
+    # busy 2-core machine (measured on the former default `cheap`: > 180 s with --threads 2 vs 111 s with --threads 1
+    # at load 6-7; the default `permuted` quick: 73 s with --threads 1 at load 2.2-2.4)
     threads = 1 if name != "ray-bandit" else 2
     assert _quick(name, tmp_path, threads=threads) < QUICK_BUDGET_S
     report = (tmp_path / "report.md").read_text()
