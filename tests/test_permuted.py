@@ -60,6 +60,13 @@ def test_phase_permutations_exact_and_distinct():
             assert sorted(cur.tolist()) == list(range(n))
             assert not np.array_equal(prev, cur)
     assert not np.array_equal(phase_permutation(6, 1, 0), phase_permutation(6, 1, 1))  # the seed matters
+    # far phases need no recursion, and a wrapper stepping phase by phase gets the same sequence
+    assert sorted(phase_permutation(3, 5000, 0).tolist()) == [0, 1, 2]
+    env = PermutedActions(_Recorder(5), period=1, seed=4)
+    env.reset(seed=0)
+    for _ in range(30):
+        env.step(0)
+    assert env.unwrapped.received == [int(phase_permutation(5, p, 4)[0]) for p in range(30)]
 
 
 def test_wrapper_switches_every_period_across_episodes():
@@ -134,6 +141,8 @@ def test_bad_action_spaces():
         PermutedActions(_Recorder(1), period=1)
     with pytest.raises(ValueError, match="phase=-1"):
         phase_permutation(3, -1, 0)
+    with pytest.raises(ValueError, match="n=1 must be an integer >= 2"):
+        phase_permutation(1, 0, 0)
 
 
 def test_step_clock_callback_drives_train_and_eval_phases(tmp_path):

@@ -32,19 +32,26 @@ PHASE = "phase"
 _PERM_STREAM = 0x7065726D  # mixed into the seed so the permutations do not share a stream with the env's
 
 
-def phase_permutation(num_actions: int, phase: int, seed: int) -> np.ndarray:
-    """The action permutation of ``phase``: the identity for phase 0, else a random permutation that differs
-    from the previous phase's (drawn from ``(seed, phase)`` alone, so any copy computes the same one)."""
-    check_int("num_actions", num_actions, lo=2)
-    check_int("phase", phase, lo=0)
-    if phase == 0:
-        return np.arange(num_actions)
-    previous = phase_permutation(num_actions, phase - 1, seed)
+def _next_permutation(n: int, phase: int, seed: int, previous: np.ndarray) -> np.ndarray:
+    """Phase ``phase``'s permutation given phase ``phase - 1``'s: the first draw from ``(seed, phase)`` that
+    differs from it."""
     rng = np.random.default_rng([int(seed), _PERM_STREAM, phase])
     while True:
-        perm = rng.permutation(num_actions)
+        perm = rng.permutation(n)
         if not np.array_equal(perm, previous):
             return perm
+
+
+def phase_permutation(n: int, phase: int, seed: int) -> np.ndarray:
+    """The permutation of ``n`` items in ``phase``: the identity for phase 0, else a random permutation that
+    differs from the previous phase's (drawn from ``(seed, phase)`` and the phases before, so any copy computes
+    the same one). Iterative: any phase, at a cost linear in it (the wrappers step from phase to phase)."""
+    check_int("n", n, lo=2)
+    check_int("phase", phase, lo=0)
+    perm = np.arange(n)
+    for q in range(1, phase + 1):
+        perm = _next_permutation(n, q, seed, perm)
+    return perm
 
 
 class _PhaseClock:
@@ -67,7 +74,9 @@ class _PhaseClock:
 
     def permutation(self, n: int) -> np.ndarray:
         phase = self.phase
-        if self._cache is None or self._cache[:2] != (phase, n):
+        if self._cache is not None and self._cache[:2] == (phase - 1, n):  # the usual case: one phase on
+            self._cache = (phase, n, _next_permutation(n, phase, self.seed, self._cache[2]))
+        elif self._cache is None or self._cache[:2] != (phase, n):
             self._cache = (phase, n, phase_permutation(n, phase, self.seed))
         return self._cache[2]
 
