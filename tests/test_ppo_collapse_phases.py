@@ -86,8 +86,12 @@ def test_phase_claims_judge_the_baseline_and_each_intervention():
     # PFO keeps its first-phase return but one baseline seed kept more: not a separation
     assert "per seed 0.95, 0.91, 0.92 vs baseline 0.07, 0.08, 0.93; mitigated (every seed above every baseline seed): no" in rows[1][1]
     assert "0/3 seeds below 0.5x" in rows[1][1]
-    rows = phase_claims(_summary([0.05, 0.06, 0.07], {"pfo": [0.3, 0.25, 0.2], "adam_reset": [0.9, 0.8, 0.2]}))
-    assert [r[2] for r in rows] == ["yes", "yes", "no"]  # Adam reset regained phase 1 in 2/3 seeds: prevented
+    rows = phase_claims(_summary(
+        [0.05, 0.06, 0.07], {"pfo": [0.3, 0.25, 0.2], "adam_reset": [0.9, 0.8, 0.2], "fewer_epochs": [0.06, 0.5, 0.4]}
+    ))  # fmt: skip
+    # Adam reset regained phase 1 in 2/3 seeds: prevented; one 10-epoch seed kept no more than a baseline seed
+    assert [r[2] for r in rows] == ["yes", "yes", "no", "no"]
+    assert rows[2][0].startswith("Fewer epochs per rollout") and "`fewer_epochs` phase ends" in rows[2][1]
     assert len(phase_claims(_summary([0.2, 0.2, 0.2], {}))) == 1  # no intervention trained: the baseline row only
     assert "uniform-random" not in rows[0][1]
     summary = {**_summary([0.2, 0.2, 0.2], {}), "random_return": 0.34}

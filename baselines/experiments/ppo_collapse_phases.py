@@ -69,13 +69,18 @@ def _ratios(values: Sequence[float]) -> str:
 
 #: role -> (the paper's claim, read under a changing target; what would agree with it). Sec. 4: PFO mitigates
 #: the collapse; a shared trunk is detrimental with sparse rewards (this suite's MultiRoom); resetting Adam helps
-#: in some cases but is "not sufficient to prevent collapse".
+#: in some cases but is "not sufficient to prevent collapse". Sec. 3: more epochs per rollout collapse sooner.
 INTERVENTION_CLAIMS: dict[str, tuple[str, str]] = {
     "pfo": ("PFO mitigates the collapse (Sec. 4, Fig. 6)", "mitigates"),
     "shared_trunk": (
         "With sparse rewards a shared actor-critic trunk does not help (Sec. 4: detrimental on Gravitar and "
         "masked Phoenix)",
         "does not mitigate",
+    ),
+    "fewer_epochs": (
+        "Fewer epochs per rollout (less non-stationarity) collapse less: the collapse comes from the optimisation "
+        "(Sec. 3, Fig. 1)",
+        "mitigates",
     ),
     "adam_reset": (
         "Resetting Adam's moments is not sufficient to prevent the collapse (Sec. 4)",

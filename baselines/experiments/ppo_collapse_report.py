@@ -251,7 +251,7 @@ def claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     if "fewer_epochs" in roles:
         few = cfgs[roles["fewer_epochs"]]
         out.append(_row(
-            "More epochs per rollout degrade the representation more (Hopper: 10 → 15 → 20 epochs)",
+            "More epochs per rollout degrade the representation more (Fig. 1; Hopper: 10 → 15 → 20 epochs)",
             f"`{roles['fewer_epochs']}` vs `{roles['baseline']}` final rank {fmt(few[rank]['final'])} vs "
             f"{fmt(base[rank]['final'])}, norm {fmt(few[norm]['final'])} vs {fmt(base[norm]['final'])}, "
             f"collapsed {few['collapsed_runs']} vs {base['collapsed_runs']}",
