@@ -130,7 +130,9 @@ PERMUTED = Setting(
         "ties its collapse to the loss of plasticity that Dohare et al. measure under changing targets, which "
         "this setting makes visible within CPU minutes. A fully connected network at initialisation does not "
         "care how its inputs are ordered, so each phase is, for a fresh network, the first phase's task again: a "
-        "plastic learner regains its first-phase return in every phase."
+        "plastic learner regains its first-phase return in every phase. Beside baseline, PFO, shared trunk and "
+        "Adam reset: `baseline-epochs10`, the same agent with PPO's usual 10 epochs per rollout (the paper's lever "
+        "on non-stationarity)."
     ),
     reward_kind="sparse",
     overrides=dict(CHEAP.overrides),
