@@ -208,13 +208,14 @@ below it; norm 7.9 -> 20 (max 32), dead 0.17 -> 0.47, excess ratio 2.1: fewer ep
 paper's lever), hence `baseline-epochs10` in `permuted` |
 
 | **`permuted`** (the default): MultiRoom-R2, the `cheap` agent, observations permuted every 16,384 steps; \
-baseline, PFO, shared trunk, Adam reset | 98k steps (6 phases), 3 seeds each; 9.5 min wall on 2 cores at load \
-2.5-3.5 (1077 s of training summed) | baseline phase ends 0.96, then 0.06-0.09 in every later phase (3/3 seeds; \
+baseline, PFO, shared trunk, Adam reset, 10-epoch baseline | 98k steps (6 phases), 3 seeds each; 1160 s of \
+training summed (run as three processes on 2 cores at load 2.5-3.5: 9.5 min wall + 103 s) | baseline phase ends 0.96, then 0.06-0.09 in every later phase (3/3 seeds; \
 uniform random: 0.34): the policy collapses *below* random and never recovers; rank 19 -> 1.7, dead 0.14 -> \
 0.68, norm 7.2 -> 188, excess ratio 1.6e12. PFO keeps norm (8.9) and dead units (0.34) near their start and \
 later phases at 0.20-0.34 (later / phase 1: 0.24-0.35 per seed vs the baseline's 0.07-0.08); shared trunk \
-0.24-0.40 (0.35-0.36); Adam reset 0.31-0.51 (0.30-0.53, one seed above half its phase 1). Every intervention \
-mitigates, none regains the first phase in most seeds |
+0.24-0.40 (0.35-0.36); Adam reset 0.31-0.51 (0.30-0.53, one seed above half its phase 1); 10 epochs 0.27-0.38 \
+(0.33-0.40; norm 11, dead 0.51). Every intervention and the 10-epoch agent mitigate (each of their seeds keeps \
+more of phase 1 than any 50-epoch baseline seed), none regains the first phase in most seeds |
 
 Not tried, and why: reward masking that switches the rewarded components (MultiRoom-R2's random start room \
 means a masked room's episodes carry no signal at all, which pauses learning there rather than changing the \
