@@ -6,7 +6,8 @@ Three settings (``--setting``, defined with :data:`TRIED` in :mod:`baselines.exp
   every 16,384 steps (:class:`wrappers.permuted.PermutedObservations`, a departure from the paper's single
   tasks that the report states): the cheapest setting found where baseline PPO's *return* collapses (below a
   uniform-random policy's, in every seed, with the paper's representation signature), beside PFO, a shared
-  trunk and Adam reset. The report compares each phase's end return with the first phase's.
+  trunk, Adam reset and the same baseline at 10 epochs per rollout. The report compares each phase's end
+  return with the first phase's.
 - ``cheap``: the cheapest single-task configuration found on this suite where baseline PPO degrades the way the
   paper describes (MultiRoom, ReLU, many epochs, a high learning rate), with baseline, PFO, a shared
   actor-critic trunk and Adam reset beside it, three seeds. Its representation degrades (norm, excess ratio,
