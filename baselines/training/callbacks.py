@@ -326,6 +326,8 @@ class StepClockCallback(BaseCallback):
     """Keep ``clock[0]`` equal to the model's env-step count, so wrappers that read a shared clock (e.g.
     :class:`wrappers.permuted.PermutedActions`) switch at global training steps, for the training and
     the evaluation env alike, and resume at the right phase (SB3 restores ``num_timesteps`` from a checkpoint).
+    Callbacks that run before it in a step (``run_training``'s evaluation) still read the previous count, so an
+    evaluation that falls exactly on a phase boundary measures the phase that just ended.
     """
 
     def __init__(self, clock: np.ndarray) -> None:
