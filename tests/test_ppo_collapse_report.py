@@ -129,6 +129,9 @@ def test_plot_variants_writes_a_png(tmp_path: Path) -> None:
     runs = {"b": [_run([0.1, 0.9, 0.2], {RANK: [9, 5, 2]}), _run([0.2, 0.8, 0.3], {RANK: [8, 6, 1]})]}
     path = plot_variants(runs, BASE_PANELS, tmp_path / "f.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the changing-target figure: phase boundaries and the uniform-random return drawn on top
+    path = plot_variants(runs, BASE_PANELS, tmp_path / "g.png", phase_steps=1000, random_return=0.34)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_settings_name_their_roles_among_their_configs() -> None:
@@ -138,14 +141,14 @@ def test_settings_name_their_roles_among_their_configs() -> None:
         assert st.quick_labels is None or set(st.quick_labels) <= labels
         assert st.roles["baseline"] in (st.quick_labels or labels)
     assert check_setting("hopper").env_id == "rayenvs/MuJoCo-Hopper-v0"
-    with pytest.raises(ValueError, match=r"setting 'atari' is not one of \('cheap', 'hopper'\)"):
+    with pytest.raises(ValueError, match=r"setting 'atari' is not one of \('cheap', 'hopper', 'permuted'\)"):
         check_setting("atari")
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"setting": "walker"}, r"setting 'walker' is not one of \('cheap', 'hopper'\)"),
+        ({"setting": "walker"}, r"setting 'walker' is not one of \('cheap', 'hopper', 'permuted'\)"),
         ({"seeds": 0}, "seeds"),
         ({"timesteps": -5}, "timesteps"),
         ({"configs": ()}, "configs must be non-empty"),
@@ -161,7 +164,7 @@ def test_bad_arguments_fail_before_writing(tmp_path: Path, kwargs: dict, match: 
 def test_cli_setting_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "never"
     assert main(["reproduce", "ppo-collapse", "--setting", "walker", "--out", str(out)]) == 2
-    assert "setting 'walker' is not one of ('cheap', 'hopper')" in capsys.readouterr().err
+    assert "setting 'walker' is not one of ('cheap', 'hopper', 'permuted')" in capsys.readouterr().err
     assert main(["reproduce", "ray-bandit", "--setting", "cheap", "--out", str(out)]) == 2
     assert "--setting applies to ppo-collapse only, not to 'ray-bandit'" in capsys.readouterr().err
     assert not out.exists()

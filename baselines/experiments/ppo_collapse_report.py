@@ -108,8 +108,16 @@ def _sparse_log_label(v: float, _pos: int) -> str:
     return f"{v:g}" if mantissa in (2.0, 3.0, 5.0) else ""
 
 
-def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, bool]], path: Path) -> Path:
-    """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max."""
+def plot_variants(
+    runs: dict[str, list[Any]],
+    panels: Sequence[tuple[str, str, bool]],
+    path: Path,
+    phase_steps: int | None = None,
+    random_return: float | None = None,
+) -> Path:
+    """One panel per signal, one line per configuration: the seed mean, and a band from the seeds' min to max;
+    with ``phase_steps``, a dotted line where each new phase (a new permutation of the target) begins; with
+    ``random_return``, a dashed line at a uniform-random policy's return in the return panel."""
     from matplotlib.ticker import FuncFormatter
 
     cols = 3
@@ -125,7 +133,12 @@ def plot_variants(runs: dict[str, list[Any]], panels: Sequence[tuple[str, str, b
             ax.plot(x, ys.mean(axis=0), lw=1.8, color=color, label=label)
             if ys.shape[0] > 1:
                 ax.fill_between(x, ys.min(axis=0), ys.max(axis=0), color=color, alpha=0.15, lw=0)
+        if key == RETURN_KEY and random_return is not None and ax.has_data():
+            ax.axhline(random_return, color="0.3", ls="--", lw=1.0, label="uniform random")
         low, high = ax.dataLim.y0, ax.dataLim.y1
+        if phase_steps and ax.has_data():
+            for b in np.arange(phase_steps, ax.dataLim.x1, phase_steps):
+                ax.axvline(b, color="0.4", ls=":", lw=1.0)
         if log and ax.has_data() and low > 0 and high >= 10 * low:  # log only where it spans a decade
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 20, not 2 x 10^1
@@ -238,7 +251,7 @@ def claims(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
     if "fewer_epochs" in roles:
         few = cfgs[roles["fewer_epochs"]]
         out.append(_row(
-            "More epochs per rollout degrade the representation more (Hopper: 10 → 15 → 20 epochs)",
+            "More epochs per rollout degrade the representation more (Fig. 1; Hopper: 10 → 15 → 20 epochs)",
             f"`{roles['fewer_epochs']}` vs `{roles['baseline']}` final rank {fmt(few[rank]['final'])} vs "
             f"{fmt(base[rank]['final'])}, norm {fmt(few[norm]['final'])} vs {fmt(base[norm]['final'])}, "
             f"collapsed {few['collapsed_runs']} vs {base['collapsed_runs']}",

@@ -320,3 +320,28 @@ class CheckpointCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         return True
+
+
+class StepClockCallback(BaseCallback):
+    """Keep ``clock[0]`` equal to the model's env-step count, so wrappers that read a shared clock (e.g.
+    :class:`wrappers.permuted.PermutedActions`) switch at global training steps, for the training and
+    the evaluation env alike, and resume at the right phase (SB3 restores ``num_timesteps`` from a checkpoint).
+    Callbacks that run before it in a step (``run_training``'s evaluation) still read the previous count, so an
+    evaluation that falls exactly on a phase boundary measures the phase that just ended.
+    """
+
+    def __init__(self, clock: np.ndarray) -> None:
+        super().__init__()
+        if np.shape(clock) != (1,) or not np.issubdtype(np.asarray(clock).dtype, np.integer):
+            raise ValueError(f"clock must be a one-element integer numpy array, got {clock!r}")
+        self.clock = clock
+
+    def _on_training_start(self) -> None:
+        self.clock[0] = self.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        self.clock[0] = self.num_timesteps
+
+    def _on_step(self) -> bool:
+        self.clock[0] = self.num_timesteps
+        return True

@@ -176,7 +176,10 @@ class TrainingConfig:
     config's ``n_timesteps``. ``eval_freq`` / ``checkpoint_freq`` default to 1/20 and 1/10 of the budget.
     ``run_dir`` overrides the ``out_dir/<env>/<variant>/seed_<s>`` layout. ``progress`` shows
     :class:`baselines.training.progress.TrainProgress` on stderr (a bar on a terminal, status lines otherwise),
-    headed ``progress_label`` (default ``"<env> <variant> seed <s>"``).
+    headed ``progress_label`` (default ``"<env> <variant> seed <s>"``). ``env_wrappers`` wrap every single env of
+    the training and the evaluation env, in order (they force ``SyncVectorEnv``): a study's change of the task,
+    e.g. :class:`wrappers.permuted.PermutedActions`. They are not part of the run's config file, so a
+    resumed run must be given the same ones.
     """
 
     env_id: str
@@ -196,6 +199,7 @@ class TrainingConfig:
     run_dir: str | Path | None = None
     n_envs: int | None = None
     eval_deterministic: bool = True
+    env_wrappers: tuple[Callable[[Any], Any], ...] = ()
 
     def __post_init__(self) -> None:
         check_seed(self.seed)
@@ -275,10 +279,10 @@ def run_training(
         if state is not None:
             _check_same_run(rdir, state, cfg.env_id, variant, cfg.seed, resolved)
 
-    train_env = make_train_env(cfg.env_id, num_envs, env_kwargs)
+    train_env = make_train_env(cfg.env_id, num_envs, env_kwargs, cfg.env_wrappers)
     eval_env = None
     try:
-        eval_env = make_vector_env(cfg.env_id, cfg.eval_episodes, eval_kwargs)
+        eval_env = make_vector_env(cfg.env_id, cfg.eval_episodes, eval_kwargs, cfg.env_wrappers)
         names = component_names_of(eval_env, cfg.env_id, eval_kwargs)
         model = build_model(variant, train_env, hyperparams, seed=cfg.seed, device=cfg.device, verbose=0)
     except BaseException:

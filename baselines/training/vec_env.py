@@ -4,7 +4,7 @@ one adapter, so training and evaluation share one code path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -122,29 +122,40 @@ class GymnasiumVecEnvAdapter(VecEnv):
         return [None] * self.num_envs
 
 
-def make_vector_env(env_id: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> Any:
-    """A Gymnasium vector env with SAME_STEP autoreset: the id's native one when it has a vector entry point,
-    else ``SyncVectorEnv`` over single envs."""
+def make_vector_env(
+    env_id: str,
+    num_envs: int,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrappers: Sequence[Callable[[Any], Any]] = (),
+) -> Any:
+    """A Gymnasium vector env with SAME_STEP autoreset: the id's native one when it has a vector entry point
+    and no ``wrappers``, else ``SyncVectorEnv`` over single envs, each wrapped by ``wrappers`` in order."""
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
     from rayenvs.registration import env_info
 
     kwargs = dict(env_kwargs or {})
-    if env_info(env_id).vector_entry_point is not None:
+    if env_info(env_id).vector_entry_point is not None and not wrappers:
         return gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **kwargs)
     return gym.make_vec(
         env_id,
         num_envs=num_envs,
         vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": AutoresetMode.SAME_STEP},
+        wrappers=list(wrappers) or None,
         **kwargs,
     )
 
 
-def make_train_env(env_id: str, num_envs: int, env_kwargs: Mapping[str, Any] | None = None) -> VecEnv:
+def make_train_env(
+    env_id: str,
+    num_envs: int,
+    env_kwargs: Mapping[str, Any] | None = None,
+    wrappers: Sequence[Callable[[Any], Any]] = (),
+) -> VecEnv:
     """The SB3 training env: vector env -> adapter -> VecMonitor (episode stats for ``rollout/ep_rew_mean``)."""
-    return VecMonitor(GymnasiumVecEnvAdapter(make_vector_env(env_id, num_envs, env_kwargs)))
+    return VecMonitor(GymnasiumVecEnvAdapter(make_vector_env(env_id, num_envs, env_kwargs, wrappers)))
 
 
 def component_names_of(
