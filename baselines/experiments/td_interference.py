@@ -114,12 +114,17 @@ def pool_observation(obs: np.ndarray, factor: int = POOL) -> np.ndarray:
 
 def collect_glimpse(settings: TDSettings, split: str, episodes: int, seed: int) -> Any:
     """``episodes`` whole episodes of the behaviour policy on Glimpse (``split``), as a ``TrajectoryData``."""
+    return collect_glimpse_labelled(settings, split, episodes, seed)[0]
+
+
+def collect_glimpse_labelled(settings: TDSettings, split: str, episodes: int, seed: int) -> tuple[Any, np.ndarray]:
+    """:func:`collect_glimpse` and each transition's image class (the supervised reference's labels)."""
     from baselines.diagnostics.td_interference import TrajectoryData
     from rayenvs.envs.glimpse import NUM_CLASSES, GlimpseEnv
 
     env = GlimpseEnv(split=split, num_images=settings.num_images if split == "train" else None)
     rng = np.random.default_rng(seed)
-    obs_l, rew, nxt_l, term, ep = [], [], [], [], []
+    obs_l, rew, nxt_l, term, ep, labels = [], [], [], [], [], []
     for e in range(episodes):
         obs, _ = env.reset(seed=int(rng.integers(2**31)))
         while True:
@@ -134,10 +139,12 @@ def collect_glimpse(settings: TDSettings, split: str, episodes: int, seed: int) 
             rew.append(float(reward))
             term.append(bool(terminated))
             ep.append(e)
+            labels.append(env.label)
             obs = next_obs
             if terminated or truncated:
                 break
-    return TrajectoryData(np.stack(obs_l), np.asarray(rew), np.stack(nxt_l), np.asarray(term), np.asarray(ep))
+    data = TrajectoryData(np.stack(obs_l), np.asarray(rew), np.stack(nxt_l), np.asarray(term), np.asarray(ep))
+    return data, np.asarray(labels, dtype=np.int64)
 
 
 def monte_carlo_returns(data: Any, gamma: float) -> np.ndarray:
@@ -348,6 +355,7 @@ def claims(settings: TDSettings, agg: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _report(summary: dict[str, Any]) -> str:
     s = summary["settings"]
+    gen = summary.get("generalisation") or {}
     lines = [
         "# Interference and generalisation in TD learning (Bengio et al. 2020), at small scale on Glimpse",
         "",
@@ -361,12 +369,13 @@ def _report(summary: dict[str, Any]) -> str:
         "",
         f"Figures: `{FIGURES['training']}` (ρ̄, loss difference and value error over training), "
         f"`{FIGURES['offsets']}` (stiffness and loss difference by temporal offset: the paper's Figs. 5, 11 and "
-        f"3-4), `{FIGURES['lambda']}` (each measure against λ, per seed).",
+        f"3-4), `{FIGURES['lambda']}` (each measure against λ, per seed)"
+        + ("; the generalisation figures are listed below." if gen else "."),
         "",
         "| paper claim | ours | in band? |",
         "|---|---|---|",
         *[f"| {c['claim']} | {c['ours']} | {'yes' if c['in_band'] else 'no'} (band: {c['band']}) |"
-          for c in summary["claims"]],
+          for c in [*summary["claims"], *gen.get("claims", [])]],
         "",
         "## Per λ (mean over seeds)",
         "",
@@ -393,11 +402,16 @@ def _report(summary: dict[str, Any]) -> str:
         "V), so part of the regression / TD(0) ratio is error size; ρ̄ and stiffness carry no δ and measure the "
         "alignment alone. ρ̄ is the paper's eq. 8 averaged over pairs of the measured states. Value errors are against the observed "
         "discounted returns, so they include the returns' own variance (the same for every λ). Not reproduced: "
-        "Figs. 1-2 (correlation of interference with the generalisation gap across training-set sizes and "
-        "capacities, for DDQN control), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71), Fig. 7 "
-        "(second-order terms).",
+        + ("" if gen else "Figs. 1-2, 8 (interference vs the generalisation gap across training-set sizes and "
+           "capacities), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71), ")
+        + "Fig. 7 (second-order terms), Figs. 9, 12-14 (interference by capacity, singular values, loss difference "
+        "over training by offset), and any control (DDQN, REINFORCE) experiment.",
         "",
     ]  # fmt: skip
+    if gen:
+        from baselines.experiments.td_generalisation import report_lines
+
+        lines += report_lines(gen)
     return "\n".join(lines)
 
 
@@ -407,12 +421,16 @@ def reproduce_td_interference(
     seeds: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    generalisation: bool | dict[str, Any] = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Run the reproduction; write three figures, ``report.md`` and ``summary.json``; return the summary.
+    """Run the reproduction; write six figures, ``report.md`` and ``summary.json``; return the summary.
 
     ``overrides`` replace fields of :class:`TDSettings` (tests shrink the work with them); ``quick`` starts
-    from the :data:`QUICK` settings. The networks are small MLPs on a CPU: ``device`` is checked and ignored.
+    from the :data:`QUICK` settings. ``generalisation``: run the Figs. 1, 2, 6, 8 grid of
+    :mod:`baselines.experiments.td_generalisation` (``True``: its full or quick settings; a dict: fields of its
+    ``GeneralisationSettings`` replaced; ``False``: skip it). The networks are small MLPs on a CPU: ``device`` is
+    checked and ignored.
     """
     from tqdm.auto import tqdm
 
@@ -426,11 +444,22 @@ def reproduce_td_interference(
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {sorted(TDSettings.__dataclass_fields__)}")
     settings = TDSettings(**{**base, **overrides})
+    gen_settings = None
+    if generalisation is not False:
+        from baselines.experiments import td_generalisation as tg
+
+        extra = generalisation if isinstance(generalisation, dict) else {}
+        unknown = set(extra) - set(tg.GeneralisationSettings.__dataclass_fields__)
+        if unknown or not isinstance(generalisation, bool | dict):
+            raise ValueError(f"generalisation={generalisation!r}: must be a bool or a dict of the fields "
+                             f"{sorted(tg.GeneralisationSettings.__dataclass_fields__)}")  # fmt: skip
+        gen_settings = tg.GeneralisationSettings(**{**(tg.QUICK if quick else {}), **extra})
     out = output_dir(out_dir, NAME)
     t0 = time.perf_counter()
     bar = tqdm(total=settings.seeds * len(settings.lambdas), desc=NAME, unit="run", disable=not progress)
     runs = [run_seed(settings, i, bar) for i in range(settings.seeds)]
     bar.close()
+    gen = None if gen_settings is None else tg.run_generalisation(settings, gen_settings, out, progress)
     agg = aggregate(settings, runs)
     summary: dict[str, Any] = {
         "experiment": NAME,
@@ -440,11 +469,13 @@ def reproduce_td_interference(
         "aggregate": agg,
         "claims": claims(settings, agg),
         "runs": runs,
+        "generalisation": gen,
     }
     from baselines.experiments import td_interference_figures as figures
 
     files = [figures.plot_over_training(settings, runs, out), figures.plot_offsets(settings, runs, out),
              figures.plot_lambda_summary(settings, runs, agg, out)]  # fmt: skip
+    files += [Path(p) for p in (gen["files"] if gen else [])]
     summary["wall_time_s"] = time.perf_counter() - t0
     files.append(atomic_write_text(out / REPORT_FILE, _report(summary)))
     files.append(atomic_write_json(out / SUMMARY_FILE, summary))

@@ -1,0 +1,169 @@
+"""``td-interference``'s generalisation grid (Bengio et al. 2020, Figs. 1, 2, 6, 8): statistics, measures, verdicts."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.diagnostics.td_interference import TrajectoryData, function_interference, per_sample_grads
+from baselines.experiments.td_generalisation import (
+    METHODS,
+    GeneralisationSettings,
+    analyse,
+    claims,
+    cross_entropy,
+    interference,
+    pearson,
+    pearson_ci,
+    report_lines,
+    run_fig6_cell,
+    run_grid_cell,
+    td0_errors,
+)
+from baselines.experiments.td_interference import TDSettings, reproduce_td_interference
+
+
+def test_pearson_on_constructed_cases() -> None:
+    # x = 1..4, y = 1, 3, 2, 4: centred x (-1.5, -.5, .5, 1.5), y (-1.5, .5, -.5, 1.5); x.y = 4, |x|^2 = |y|^2 = 5
+    assert pearson(np.array([1, 2, 3, 4]), np.array([1, 3, 2, 4])) == pytest.approx(0.8)
+    assert math.isnan(pearson(np.array([1.0, 2.0]), np.array([2.0, 1.0])))  # < 3 pairs
+    assert math.isnan(pearson(np.array([1.0, 2.0, 3.0]), np.array([5.0, 5.0, 5.0])))  # constant
+    # NaNs (a rho_bar <= 0 has no log) are dropped pairwise
+    assert pearson(np.array([1, 2, np.nan, 3, 4]), np.array([1, 3, 7, 2, 4])) == pytest.approx(0.8)
+
+
+def test_pearson_ci_is_exact_on_lines_and_brackets_r() -> None:
+    x = np.arange(8.0)
+    assert pearson_ci(x, 3 * x + 1) == pytest.approx((1.0, 1.0, 1.0))  # every resample is a line too
+    assert pearson_ci(x, -2 * x) == pytest.approx((-1.0, -1.0, -1.0))
+    y = x + np.array([3, -2, 1, 0, -3, 2, -1, 4.0])
+    r, lo, hi = pearson_ci(x, y, draws=500)
+    assert r == pytest.approx(np.corrcoef(x, y)[0, 1]) and lo < r < hi <= 1.0
+    assert pearson_ci(x, y, draws=500) == (r, lo, hi)  # seeded
+    assert all(math.isnan(v) for v in pearson_ci(x[:2], y[:2]))
+    with pytest.raises(ValueError, match="1-d arrays of one length"):
+        pearson_ci(x, y[:5])
+
+
+def test_interference_in_chunks_equals_the_whole_gradient_matrix() -> None:
+    """Linear V(s) = w.s + b: grad = (s, 1), so rho_bar = mean over pairs of s_u.s_v + 1, by hand."""
+    obs = np.array([[1, 0], [0, 1], [1, 1], [2, 0], [0, 2]], dtype=np.float32)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    dots = [obs[u] @ obs[v] + 1.0 for u in range(5) for v in range(5) if u != v]
+    assert interference(model, obs, classifier=False, chunk=2) == pytest.approx(np.mean(dots))
+    torch.manual_seed(0)
+    clf = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 10))
+    params = {k: v.detach() for k, v in clf.named_parameters()}
+
+    def f(p: dict, b: dict) -> torch.Tensor:
+        return torch.softmax(torch.func.functional_call(clf, p, (b["obs"],)), -1).max(-1).values
+
+    whole = function_interference(per_sample_grads(f, params, {"obs": torch.as_tensor(obs)}))
+    assert interference(clf, obs, classifier=True, chunk=3) == pytest.approx(whole, rel=1e-6)
+    with pytest.raises(ValueError, match=">= 2 states"):
+        interference(model, obs[:1], classifier=False)
+
+
+def test_cross_entropy_and_td0_errors_by_hand() -> None:
+    assert cross_entropy(np.zeros((1, 2)), np.array([0])) == pytest.approx(math.log(2))
+    assert cross_entropy(np.array([[0.0, math.log(3)], [5.0, 5.0]]), np.array([1, 0])) == pytest.approx(
+        (math.log(4 / 3) + math.log(2)) / 2)  # fmt: skip
+    model = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+        model.bias.fill_(0.0)
+    obs = np.array([[1.0], [2.0]], dtype=np.float32)
+    data = TrajectoryData(obs, np.array([1.0, 0.5]), np.array([[3.0], [0.0]], dtype=np.float32),
+                          np.array([False, True]), np.array([0, 0]))  # fmt: skip
+    # delta_0 = 1 + 0.5 * V(3) - V(1) = 1 + 3 - 2; delta_1 = 0.5 - V(2) (terminal)
+    np.testing.assert_allclose(td0_errors(model, data, 0.5), [2.0, -3.5])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"sizes": (10,)}, "sizes"), ({"sizes": (30, 10)}, "sizes"), ({"sizes": (10, 20_000)}, "10000"),
+     ({"hidden_units": (8, 8)}, "hidden_units"), ({"hidden_units": (8, 16), "seeds": 1}, "correlation needs >= 3"),
+     ({"fig6_lrs": (1e-3,)}, "fig6_lrs"), ({"lr": 0.0}, "lr"), ({"probe_states": 1}, "probe_states"),
+     ({"fig6_size": 0}, "fig6_size"), ({"bootstrap": 10}, "bootstrap")],
+)  # fmt: skip
+def test_settings_refuse_bad_values(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        GeneralisationSettings(**kwargs)
+
+
+def test_bad_generalisation_argument_is_refused_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="generalisation="):
+        reproduce_td_interference(tmp_path / "a", generalisation={"size": (10, 20)})
+    with pytest.raises(ValueError, match="sizes"):
+        reproduce_td_interference(tmp_path / "b", generalisation={"sizes": (10,)})
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+GEN = GeneralisationSettings(sizes=(10, 100), hidden_units=(8, 16), seeds=2, fig6_lrs=(1e-2, 1e-4), bootstrap=200)
+
+
+def _grid(classification_sign: float = 1.0) -> tuple[list[dict], list[dict]]:
+    """Synthetic runs: per size, log10 rho_bar = base + 0.1 i over the 4 runs (capacity x seed)."""
+    grid = []
+    for m in METHODS:
+        for n in GEN.sizes:
+            for i, (h, s) in enumerate((h, s) for h in GEN.hidden_units for s in range(GEN.seeds)):
+                if m == "classification":  # gap rises with rho_bar, which falls with the size
+                    lr = (2.0 if n == 10 else 1.0) + 0.1 * i
+                    gap = classification_sign * lr
+                else:  # gap falls with the size and, within a size, with rho_bar, which rises with the size
+                    lr = (1.0 if n == 10 else 2.0) + 0.1 * i
+                    gap = (3.0 if n == 10 else 1.0) - 0.1 * lr
+                grid.append({"method": m, "size": n, "hidden": h, "seed": s, "rho": 10**lr, "gap": gap})
+    fig6 = [{"lr": lr, "hidden": h, "seed": s, "rho": 10 ** (k / 4), "sign_variance": 0.05 * k, "test_error": 0.1 * k}
+            for k, (lr, h, s) in enumerate((a, h, s) for a in GEN.fig6_lrs for h in GEN.hidden_units
+                                            for s in range(GEN.seeds))]  # fmt: skip
+    return grid, fig6
+
+
+def test_analyse_and_claims_follow_the_numbers() -> None:
+    grid, fig6 = _grid()
+    agg = analyse(GEN, grid, fig6)
+    bm = agg["by_method"]
+    for n in ("10", "100"):
+        assert bm["classification"]["r_by_size"][n] == pytest.approx([1.0, 1.0, 1.0])
+        assert bm["td0"]["r_by_size"][n] == pytest.approx([-1.0, -1.0, -1.0])
+    runs = [r for r in grid if r["method"] == "td0"]
+    lrho, gap = np.log10([r["rho"] for r in runs]), np.array([r["gap"] for r in runs])
+    assert bm["td0"]["r_all"][0] == pytest.approx(np.corrcoef(lrho, gap)[0, 1]) and bm["td0"]["r_all"][0] < -0.9
+    size_r = np.corrcoef(np.log10([r["size"] for r in runs]), gap)[0, 1]
+    assert bm["regression"]["r_size_gap"][0] == pytest.approx(size_r) and size_r < -0.99
+    assert bm["classification"]["mean_gap_by_size"] == pytest.approx({"10": 2.15, "100": 1.15})
+    f6 = agg["fig6"]
+    assert f6["r_rho_sign_variance"] == pytest.approx([1.0, 1.0, 1.0])
+    # the 8 runs' k = 0..7: above both medians are k = 4..7, mean error 0.55 vs 0.15
+    assert (f6["high_high_runs"], f6["error_high_high"], f6["error_rest"]) == (4, pytest.approx(0.55), pytest.approx(0.15))
+    rows = claims(GEN, agg)
+    assert len(rows) == 7 and [r["in_band"] for r in rows] == [True] * 7
+    # the classifier's gap falling as rho_bar rises: Figs. 1-2's classification rows and Fig. 8 leave the band
+    flipped = claims(GEN, analyse(GEN, *_grid(classification_sign=-1.0)))
+    assert [r["in_band"] for r in flipped] == [False, True, False, True, False, True, True]
+    section = {"settings": {**GEN.__dict__}, "aggregate": agg, "wall_time_s": 1.0}
+    table = [line for line in report_lines(section) if line.startswith("| ") and "method" not in line]
+    assert len(table) == 3 and all(line.count(" | ") == len(GEN.sizes) + 1 for line in table)
+
+
+def test_grid_and_fig6_cells_train_every_method_on_one_dataset() -> None:
+    torch.set_num_threads(1)
+    td = TDSettings(seeds=2)
+    gen = replace(GEN, train_episodes=6, test_episodes=4, probe_states=8, epochs=1, fig6_size=10)
+    runs = run_grid_cell(td, gen, 10, 0)
+    assert [(r["method"], r["hidden"]) for r in runs] == [(m, h) for h in gen.hidden_units for m in METHODS]
+    for r in runs:
+        assert r["gap"] == pytest.approx(r["test_loss"] - r["train_loss"]) and math.isfinite(r["rho"])
+        assert r["size"] == 10 and r["transitions"] == runs[0]["transitions"]
+    ce = [r["train_loss"] for r in runs if r["method"] == "classification"]
+    assert all(0.5 < x < 5 for x in ce)  # about log(10) after one epoch on a few transitions
+    six = run_fig6_cell(td, gen, 1)
+    assert [(r["lr"], r["hidden"]) for r in six] == [(a, h) for a in gen.fig6_lrs for h in gen.hidden_units]
+    assert all(0.0 <= r["sign_variance"] <= 1.0 and r["seed"] == 1 for r in six)
