@@ -15,6 +15,7 @@ from baselines.experiments.td_generalisation import (
     METHODS,
     GeneralisationSettings,
     analyse,
+    behaviour_value,
     claims,
     cross_entropy,
     interference,
@@ -25,7 +26,12 @@ from baselines.experiments.td_generalisation import (
     run_grid_cell,
     td0_errors,
 )
-from baselines.experiments.td_interference import TDSettings, reproduce_td_interference
+from baselines.experiments.td_interference import (
+    TDSettings,
+    collect_glimpse_labelled,
+    monte_carlo_returns,
+    reproduce_td_interference,
+)
 
 
 def test_pearson_on_constructed_cases() -> None:
@@ -67,6 +73,26 @@ def test_interference_in_chunks_equals_the_whole_gradient_matrix() -> None:
     assert interference(clf, obs, classifier=True, chunk=3) == pytest.approx(whole, rel=1e-6)
     with pytest.raises(ValueError, match=">= 2 states"):
         interference(model, obs[:1], classifier=False)
+
+
+def test_behaviour_value_by_hand_and_against_the_observed_returns() -> None:
+    kw = {"gamma": 0.9, "p_move": 0.6, "known_classes": 5}
+    # known class: q = 0.4; one action left: 0.4; two: 0.4 + 0.9 * 0.6 * 0.4
+    np.testing.assert_allclose(behaviour_value(np.array([3, 3]), np.array([19, 18]), **kw), [0.4, 0.616])
+    # unknown class: q = 0.04 on the last action
+    np.testing.assert_allclose(behaviour_value(np.array([7]), np.array([19]), **kw), [0.04])
+    with pytest.raises(ValueError, match="steps"):
+        behaviour_value(np.array([0]), np.array([20]), **kw)
+    # the mean observed return from each episode's first state matches V^pi per known / unknown class
+    td = TDSettings(seeds=2, num_images=50)
+    data, labels, steps = collect_glimpse_labelled(td, "train", 1500, seed=0)
+    g = monte_carlo_returns(data, td.gamma)
+    start = steps == 0
+    for known in (True, False):
+        sel = start & ((labels < 5) == known)
+        v = behaviour_value(labels[sel][:1], steps[sel][:1], **kw)[0]
+        se = g[sel].std() / math.sqrt(sel.sum())
+        assert abs(g[sel].mean() - v) < 4 * se, (known, g[sel].mean(), v, se)
 
 
 def test_cross_entropy_and_td0_errors_by_hand() -> None:
@@ -119,11 +145,20 @@ def _grid(classification_sign: float = 1.0) -> tuple[list[dict], list[dict]]:
                 else:  # gap falls with the size and, within a size, with rho_bar, which rises with the size
                     lr = (1.0 if n == 10 else 2.0) + 0.1 * i
                     gap = (3.0 if n == 10 else 1.0) - 0.1 * lr
-                grid.append({"method": m, "size": n, "hidden": h, "seed": s, "rho": 10**lr, "gap": gap})
+                grid.append({"method": m, "size": n, "hidden": h, "seed": s, "rho": 10**lr, "gap": gap,
+                             "gap_true_value": math.nan if m == "classification" else gap / 2 + (n == 10)})
     fig6 = [{"lr": lr, "hidden": h, "seed": s, "rho": 10 ** (k / 4), "sign_variance": 0.05 * k, "test_error": 0.1 * k}
             for k, (lr, h, s) in enumerate((a, h, s) for a in GEN.fig6_lrs for h in GEN.hidden_units
                                             for s in range(GEN.seeds))]  # fmt: skip
     return grid, fig6
+
+
+def test_json_safe_and_undefined_r() -> None:
+    from baselines.experiments.td_generalisation import _r, json_safe
+
+    assert json_safe({"a": [1.0, math.nan, (math.inf, 2)], "b": "x", "c": 3}) == {"a": [1.0, None, [None, 2]], "b": "x",
+                                                                                 "c": 3}  # fmt: skip
+    assert _r([0.5, 0.25, 0.75]) == "+0.50 [+0.25, +0.75]" and _r([math.nan] * 3) == _r([None] * 3) == "n/a"
 
 
 def test_analyse_and_claims_follow_the_numbers() -> None:
@@ -139,6 +174,10 @@ def test_analyse_and_claims_follow_the_numbers() -> None:
     size_r = np.corrcoef(np.log10([r["size"] for r in runs]), gap)[0, 1]
     assert bm["regression"]["r_size_gap"][0] == pytest.approx(size_r) and size_r < -0.99
     assert bm["classification"]["mean_gap_by_size"] == pytest.approx({"10": 2.15, "100": 1.15})
+    assert "mean_gap_true_value_by_size" not in bm["classification"]
+    # td0 at 10 images: gap 3 - 0.1 (1.15) = 2.885 on average, halved plus 1; at 100: (1 - 0.215) / 2
+    assert bm["td0"]["mean_gap_true_value_by_size"] == pytest.approx({"10": 2.4425, "100": 0.3925})
+    assert bm["td0"]["r_all_true_value"][0] == pytest.approx(np.corrcoef(lrho, gap / 2 + (np.array([r["size"] for r in runs]) == 10))[0, 1])
     f6 = agg["fig6"]
     assert f6["r_rho_sign_variance"] == pytest.approx([1.0, 1.0, 1.0])
     # the 8 runs' k = 0..7: above both medians are k = 4..7, mean error 0.55 vs 0.15
@@ -150,7 +189,7 @@ def test_analyse_and_claims_follow_the_numbers() -> None:
     assert [r["in_band"] for r in flipped] == [False, True, False, True, False, True, True]
     section = {"settings": {**GEN.__dict__}, "aggregate": agg, "wall_time_s": 1.0}
     table = [line for line in report_lines(section) if line.startswith("| ") and "method" not in line]
-    assert len(table) == 3 and all(line.count(" | ") == len(GEN.sizes) + 1 for line in table)
+    assert len(table) == 5 and all(line.count(" | ") == len(GEN.sizes) + 1 for line in table)
 
 
 def test_grid_and_fig6_cells_train_every_method_on_one_dataset() -> None:

@@ -185,6 +185,23 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-logp[np.arange(len(labels)), labels].mean())
 
 
+def behaviour_value(labels: np.ndarray, steps: np.ndarray, *, gamma: float, p_move: float, known_classes: int,
+                    max_steps: int = 20) -> np.ndarray:  # fmt: skip
+    """V^pi of the ``td-interference`` behaviour policy before step ``steps`` of an image of class ``labels``.
+
+    Each of the ``R = max_steps - steps`` remaining actions answers correctly (reward 1, the end) with
+    probability q = (1 - p_move) (1 if the class is known, else 1/10), independently of the observation, so
+    V = sum_{k < R} (gamma (1 - q))^k q. The gap against it leaves out the observed returns' noise, which an
+    MSE to those returns carries (and a network can memorise on its training transitions).
+    """
+    labels, steps = np.asarray(labels), np.asarray(steps)
+    if steps.min(initial=0) < 0 or steps.max(initial=0) >= max_steps:
+        raise ValueError(f"steps must lie in [0, {max_steps - 1}]")
+    q = (1.0 - p_move) * np.where(labels < known_classes, 1.0, 0.1)
+    a = gamma * (1.0 - q)
+    return q * (1.0 - a ** (max_steps - steps)) / (1.0 - a)
+
+
 def td0_errors(model: Any, data: Any, gamma: float) -> np.ndarray:
     """delta_t = r_t + gamma (1 - term_t) V(s_t+1) - V(s_t) under the current network."""
     v, nv = _predict(model, data.obs)[:, 0], _predict(model, data.next_obs)[:, 0]
@@ -198,12 +215,14 @@ def _datasets(td: Any, gen: GeneralisationSettings, size: int, seed: int) -> dic
     from baselines.experiments.td_interference import collect_glimpse_labelled, monte_carlo_returns
 
     sized = replace(td, num_images=size)
-    train, y_train = collect_glimpse_labelled(sized, "train", gen.train_episodes, seed=2 * seed)
-    test, y_test = collect_glimpse_labelled(sized, "test", gen.test_episodes, seed=2 * seed + 1)
+    train, y_train, t_train = collect_glimpse_labelled(sized, "train", gen.train_episodes, seed=2 * seed)
+    test, y_test, t_test = collect_glimpse_labelled(sized, "test", gen.test_episodes, seed=2 * seed + 1)
     probe = np.random.default_rng(seed).choice(len(train.obs), size=min(gen.probe_states, len(train.obs)),
                                                replace=False)  # fmt: skip
+    policy = {"gamma": td.gamma, "p_move": td.p_move, "known_classes": td.known_classes}
     return {"train": train, "test": test, "y_train": y_train, "y_test": y_test, "probe": np.sort(probe),
-            "g_train": monte_carlo_returns(train, td.gamma), "g_test": monte_carlo_returns(test, td.gamma)}  # fmt: skip
+            "g_train": monte_carlo_returns(train, td.gamma), "g_test": monte_carlo_returns(test, td.gamma),
+            "v_train": behaviour_value(y_train, t_train, **policy), "v_test": behaviour_value(y_test, t_test, **policy)}  # fmt: skip
 
 
 def _value_run(d: dict[str, Any], td: Any, lam: float, hidden: int, lr: float, epochs: int, seed: int) -> tuple:
@@ -211,9 +230,10 @@ def _value_run(d: dict[str, Any], td: Any, lam: float, hidden: int, lr: float, e
 
     model = train_td_lambda(d["train"], lam=lam, gamma=td.gamma, hidden=(hidden, hidden), lr=lr, epochs=epochs,
                             seed=seed)  # fmt: skip
-    train_loss = float(np.mean((_predict(model, d["train"].obs)[:, 0] - d["g_train"]) ** 2))
-    test_loss = float(np.mean((_predict(model, d["test"].obs)[:, 0] - d["g_test"]) ** 2))
-    return model, train_loss, test_loss
+    v_train, v_test = _predict(model, d["train"].obs)[:, 0], _predict(model, d["test"].obs)[:, 0]
+    train_loss, test_loss = float(np.mean((v_train - d["g_train"]) ** 2)), float(np.mean((v_test - d["g_test"]) ** 2))
+    true_gap = float(np.mean((v_test - d["v_test"]) ** 2) - np.mean((v_train - d["v_train"]) ** 2))
+    return model, train_loss, test_loss, true_gap
 
 
 def run_grid_cell(td: Any, gen: GeneralisationSettings, size: int, seed_index: int,
@@ -229,13 +249,15 @@ def run_grid_cell(td: Any, gen: GeneralisationSettings, size: int, seed_index: i
                 model = train_classifier(d["train"].obs, d["y_train"], hidden, gen.lr, gen.epochs, seed)
                 train_loss = cross_entropy(_predict(model, d["train"].obs), d["y_train"])
                 test_loss = cross_entropy(_predict(model, d["test"].obs), d["y_test"])
+                true_gap = math.nan
             else:
                 lam = 0.0 if method == "td0" else 1.0
-                model, train_loss, test_loss = _value_run(d, td, lam, hidden, gen.lr, gen.epochs, seed)
+                model, train_loss, test_loss, true_gap = _value_run(d, td, lam, hidden, gen.lr, gen.epochs, seed)
             out.append({"method": method, "size": size, "hidden": hidden, "seed": seed_index,
                         "transitions": len(d["train"].obs),
                         "rho": interference(model, probe, classifier=method == "classification"),
-                        "train_loss": train_loss, "test_loss": test_loss, "gap": test_loss - train_loss})  # fmt: skip
+                        "train_loss": train_loss, "test_loss": test_loss, "gap": test_loss - train_loss,
+                        "gap_true_value": true_gap})  # fmt: skip
             if progress is not None:
                 progress.update(1)
     return out
@@ -250,7 +272,7 @@ def run_fig6_cell(td: Any, gen: GeneralisationSettings, seed_index: int, progres
     out = []
     for lr in gen.fig6_lrs:
         for hidden in gen.hidden_units:
-            model, train_loss, test_loss = _value_run(d, td, 0.0, hidden, lr, gen.epochs, seed)
+            model, train_loss, test_loss, _ = _value_run(d, td, 0.0, hidden, lr, gen.epochs, seed)
             delta = td0_errors(model, d["train"], td.gamma)
             out.append({"lr": lr, "hidden": hidden, "seed": seed_index,
                         "rho": interference(model, d["train"].obs[d["probe"]], classifier=False),
@@ -290,6 +312,12 @@ def analyse(gen: GeneralisationSettings, grid: list[dict[str, Any]], fig6: list[
             "negative_rho_runs": int(np.sum(_col(runs, "rho") <= 0)),
             "mean_gap_by_size": {str(n): float(np.mean([r["gap"] for r in runs if r["size"] == n])) for n in gen.sizes},
         }  # fmt: skip
+        if m != "classification":  # the gap against the behaviour policy's exact value, without the returns' noise
+            true_gap = _col(runs, "gap_true_value")
+            by_method[m]["r_size_gap_true_value"] = list(pearson_ci(np.log10(_col(runs, "size")), true_gap, **ci))
+            by_method[m]["r_all_true_value"] = list(pearson_ci(log_rho(runs), true_gap, **ci))
+            by_method[m]["mean_gap_true_value_by_size"] = {
+                str(n): float(np.mean([r["gap_true_value"] for r in runs if r["size"] == n])) for n in gen.sizes}
     lr6, sv, err = _col(fig6, "lr"), _col(fig6, "sign_variance"), _col(fig6, "test_error")
     lrho = log_rho(fig6)
     high = (lrho > np.nanmedian(lrho)) & (sv > np.median(sv))
@@ -307,8 +335,22 @@ def analyse(gen: GeneralisationSettings, grid: list[dict[str, Any]], fig6: list[
     }
 
 
-def _r(stat: list[float]) -> str:
+def _r(stat: list[float | None]) -> str:
+    """``r [lo, hi]``; "n/a" where r is undefined (< 3 runs with rho_bar > 0, or a constant variable)."""
+    if any(v is None or not math.isfinite(v) for v in stat):
+        return "n/a"
     return f"{stat[0]:+.2f} [{stat[1]:+.2f}, {stat[2]:+.2f}]"
+
+
+def json_safe(obj: Any) -> Any:
+    """``obj`` with every non-finite float as ``None`` (summary.json is strict JSON)."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def claims(gen: GeneralisationSettings, agg: dict[str, Any]) -> list[dict[str, Any]]:
@@ -342,7 +384,9 @@ def claims(gen: GeneralisationSettings, agg: dict[str, Any]) -> list[dict[str, A
          "band": "r < 0.3 for both (negative or weak)",
          "in_band": bm["td0"]["r_all"][0] < 0.3 and bm["regression"]["r_all"][0] < 0.3},
         {"claim": "App. Fig. 8: the gap is driven by the training-set size first (r < -0.91)",
-         "ours": "r(log10 training images, gap): " + ", ".join(f"{m} {_r(bm[m]['r_size_gap'])}" for m in METHODS),
+         "ours": "r(log10 training images, gap): " + ", ".join(f"{m} {_r(bm[m]['r_size_gap'])}" for m in METHODS)
+                 + "; value gap against the behaviour policy's exact V^π instead of the noisy returns: "
+                 + ", ".join(f"{m} {_r(bm[m]['r_size_gap_true_value'])}" for m in ("td0", "regression")),
          "band": "r < -0.91 for every method",
          "in_band": all(bm[m]["r_size_gap"][0] < -0.91 for m in METHODS)},
         {"claim": "Fig. 6 / §5.2: large ρ̄ goes with a large sign variance of the TD error (r = 0.71)",
@@ -375,7 +419,9 @@ def report_lines(section: dict[str, Any]) -> list[str]:
         f"Monte-Carlo regression and a classifier of the image's class are each trained {g['epochs']} epochs (Adam, "
         f"lr {g['lr']}). ρ̄ at the end of training over {g['probe_states']} training states (value: V; classifier: "
         "max softmax probability); gap = held-out minus training loss (value: MSE to the observed returns; "
-        "classifier: cross-entropy). Correlations use log10 ρ̄; CIs are percentile bootstraps over runs. Fig. 6: "
+        "classifier: cross-entropy); for the value learners also against the behaviour policy's exact value V^π "
+        "(it depends only on the class and the step: `behaviour_value`), which drops the returns' noise. "
+        "Correlations use log10 ρ̄; CIs are percentile bootstraps over runs. Fig. 6: "
         f"TD(0) for lr {g['fig6_lrs']} x the capacities x {g['seeds']} seeds on {g['fig6_size']} images, the sign "
         "variance over windows of 5 steps of the training data's TD(0) errors. "
         f"Figures: `{FIGURES['fig1']}`, `{FIGURES['fig2']}`, `{FIGURES['fig6']}`. "
@@ -388,6 +434,11 @@ def report_lines(section: dict[str, Any]) -> list[str]:
         b = bm[m]
         lines.append(f"| {LABELS[m]} | " + " | ".join(f"{b['mean_gap_by_size'][str(n)]:.4f}" for n in g["sizes"])
                      + f" | {_r(b['r_all'])} |")  # fmt: skip
+    for m in ("td0", "regression"):
+        b = bm[m]
+        lines.append(f"| {LABELS[m]}, gap against the exact V^π | "
+                     + " | ".join(f"{b['mean_gap_true_value_by_size'][str(n)]:.4f}" for n in g["sizes"])
+                     + f" | {_r(b['r_all_true_value'])} |")  # fmt: skip
     neg = {m: bm[m]["negative_rho_runs"] for m in METHODS if bm[m]["negative_rho_runs"]}
     lines += ["", "What differs from the paper: its Section 4 ran DDQN control, REINFORCE and classifiers on SVHN / "
               "CIFAR10 with CNNs, training sets of 20-50k images and capacities of width and depth; here the value "
@@ -415,5 +466,5 @@ def run_generalisation(td: Any, gen: GeneralisationSettings, out: Path, progress
     agg = analyse(gen, grid, fig6)
     files = [figures.plot_fig1(gen, grid, agg, out / FIGURES["fig1"]), figures.plot_fig2(gen, grid, agg, out / FIGURES["fig2"]),
              figures.plot_fig6(gen, fig6, agg, out / FIGURES["fig6"])]  # fmt: skip
-    return {"settings": asdict(gen), "aggregate": agg, "claims": claims(gen, agg), "grid": grid, "fig6_runs": fig6,
-            "wall_time_s": time.perf_counter() - t0, "files": [str(p) for p in files]}  # fmt: skip
+    return json_safe({"settings": asdict(gen), "aggregate": agg, "claims": claims(gen, agg), "grid": grid, "fig6_runs": fig6,
+            "wall_time_s": time.perf_counter() - t0, "files": [str(p) for p in files]})  # fmt: skip

@@ -31,7 +31,12 @@ def plot_fig1(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict
         runs = [r for r in grid if r["method"] == m]
         ax.scatter([r["size"] for r in runs], [r["gap"] for r in runs], color=COLOURS[m], alpha=0.6, edgecolor="k",
                    lw=0.3, s=_sizes(np.array([r["hidden"] for r in runs]), gen.hidden_units))  # fmt: skip
-        ax.plot(sizes, [agg["by_method"][m]["mean_gap_by_size"][str(n)] for n in gen.sizes], color=COLOURS[m])
+        ax.plot(sizes, [agg["by_method"][m]["mean_gap_by_size"][str(n)] for n in gen.sizes], color=COLOURS[m],
+                label="mean gap (vs observed returns)" if m != "classification" else "mean gap")
+        if m != "classification":
+            ax.plot(sizes, [agg["by_method"][m]["mean_gap_true_value_by_size"][str(n)] for n in gen.sizes], ls="--",
+                    color="k", label="mean gap vs the exact V^π")  # fmt: skip
+        ax.legend(fontsize=7)
         r = agg["by_method"][m]["r_size_gap"]
         ax.set_title(f"App. Fig. 8 analogue, {LABELS[m]}:\nr(log n, gap) = {r[0]:+.2f} [{r[1]:+.2f}, {r[2]:+.2f}] "
                      "(paper < -0.91)", fontsize=8)  # fmt: skip

@@ -117,17 +117,22 @@ def collect_glimpse(settings: TDSettings, split: str, episodes: int, seed: int) 
     return collect_glimpse_labelled(settings, split, episodes, seed)[0]
 
 
-def collect_glimpse_labelled(settings: TDSettings, split: str, episodes: int, seed: int) -> tuple[Any, np.ndarray]:
-    """:func:`collect_glimpse` and each transition's image class (the supervised reference's labels)."""
+def collect_glimpse_labelled(
+    settings: TDSettings, split: str, episodes: int, seed: int
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """:func:`collect_glimpse`, each transition's image class (the supervised reference's labels) and the
+    number of steps taken before it in its episode (with the class, what the behaviour policy's value depends on)."""
     from baselines.diagnostics.td_interference import TrajectoryData
     from rayenvs.envs.glimpse import NUM_CLASSES, GlimpseEnv
 
     env = GlimpseEnv(split=split, num_images=settings.num_images if split == "train" else None)
     rng = np.random.default_rng(seed)
-    obs_l, rew, nxt_l, term, ep, labels = [], [], [], [], [], []
+    obs_l, rew, nxt_l, term, ep, labels, steps = [], [], [], [], [], [], []
     for e in range(episodes):
         obs, _ = env.reset(seed=int(rng.integers(2**31)))
         while True:
+            labels.append(env.label)
+            steps.append(env.steps)
             if rng.random() < settings.p_move:
                 action = NUM_CLASSES + int(rng.integers(4))
             else:
@@ -139,12 +144,11 @@ def collect_glimpse_labelled(settings: TDSettings, split: str, episodes: int, se
             rew.append(float(reward))
             term.append(bool(terminated))
             ep.append(e)
-            labels.append(env.label)
             obs = next_obs
             if terminated or truncated:
                 break
     data = TrajectoryData(np.stack(obs_l), np.asarray(rew), np.stack(nxt_l), np.asarray(term), np.asarray(ep))
-    return data, np.asarray(labels, dtype=np.int64)
+    return data, np.asarray(labels, dtype=np.int64), np.asarray(steps, dtype=np.int64)
 
 
 def monte_carlo_returns(data: Any, gamma: float) -> np.ndarray:
