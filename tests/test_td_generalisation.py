@@ -12,6 +12,7 @@ import torch
 
 from baselines.diagnostics.td_interference import TrajectoryData, function_interference, per_sample_grads
 from baselines.experiments.td_generalisation import (
+    CLASSIFIERS,
     METHODS,
     GeneralisationSettings,
     analyse,
@@ -139,14 +140,14 @@ def _grid(classification_sign: float = 1.0) -> tuple[list[dict], list[dict]]:
     for m in METHODS:
         for n in GEN.sizes:
             for i, (h, s) in enumerate((h, s) for h in GEN.hidden_units for s in range(GEN.seeds)):
-                if m == "classification":  # gap rises with rho_bar, which falls with the size
+                if m in CLASSIFIERS:  # gap rises with rho_bar, which falls with the size
                     lr = (2.0 if n == 10 else 1.0) + 0.1 * i
                     gap = classification_sign * lr
                 else:  # gap falls with the size and, within a size, with rho_bar, which rises with the size
                     lr = (1.0 if n == 10 else 2.0) + 0.1 * i
                     gap = (3.0 if n == 10 else 1.0) - 0.1 * lr
                 grid.append({"method": m, "size": n, "hidden": h, "seed": s, "rho": 10**lr, "gap": gap,
-                             "gap_true_value": math.nan if m == "classification" else gap / 2 + (n == 10)})
+                             "gap_true_value": math.nan if m in CLASSIFIERS else gap / 2 + (n == 10), "epochs": 3})
     fig6 = [{"lr": lr, "hidden": h, "seed": s, "rho": 10 ** (k / 4), "sign_variance": 0.05 * k, "test_error": 0.1 * k}
             for k, (lr, h, s) in enumerate((a, h, s) for a in GEN.fig6_lrs for h in GEN.hidden_units
                                             for s in range(GEN.seeds))]  # fmt: skip
@@ -174,7 +175,7 @@ def test_analyse_and_claims_follow_the_numbers() -> None:
     size_r = np.corrcoef(np.log10([r["size"] for r in runs]), gap)[0, 1]
     assert bm["regression"]["r_size_gap"][0] == pytest.approx(size_r) and size_r < -0.99
     assert bm["classification"]["mean_gap_by_size"] == pytest.approx({"10": 2.15, "100": 1.15})
-    assert "mean_gap_true_value_by_size" not in bm["classification"]
+    assert "mean_gap_true_value_by_size" not in bm["classification"] and bm["classification_es"]["mean_epochs"] == 3
     # td0 at 10 images: gap 3 - 0.1 (1.15) = 2.885 on average, halved plus 1; at 100: (1 - 0.215) / 2
     assert bm["td0"]["mean_gap_true_value_by_size"] == pytest.approx({"10": 2.4425, "100": 0.3925})
     assert bm["td0"]["r_all_true_value"][0] == pytest.approx(np.corrcoef(lrho, gap / 2 + (np.array([r["size"] for r in runs]) == 10))[0, 1])
@@ -188,8 +189,9 @@ def test_analyse_and_claims_follow_the_numbers() -> None:
     flipped = claims(GEN, analyse(GEN, *_grid(classification_sign=-1.0)))
     assert [r["in_band"] for r in flipped] == [False, True, False, True, False, True, True]
     section = {"settings": {**GEN.__dict__}, "aggregate": agg, "wall_time_s": 1.0}
+    assert "(stopped at epoch 3.0 on average)" in "\n".join(report_lines(section))
     table = [line for line in report_lines(section) if line.startswith("| ") and "method" not in line]
-    assert len(table) == 5 and all(line.count(" | ") == len(GEN.sizes) + 1 for line in table)
+    assert len(table) == 6 and all(line.count(" | ") == len(GEN.sizes) + 1 for line in table)
 
 
 def test_grid_and_fig6_cells_train_every_method_on_one_dataset() -> None:
@@ -201,8 +203,19 @@ def test_grid_and_fig6_cells_train_every_method_on_one_dataset() -> None:
     for r in runs:
         assert r["gap"] == pytest.approx(r["test_loss"] - r["train_loss"]) and math.isfinite(r["rho"])
         assert r["size"] == 10 and r["transitions"] == runs[0]["transitions"]
-    ce = [r["train_loss"] for r in runs if r["method"] == "classification"]
-    assert all(0.5 < x < 5 for x in ce)  # about log(10) after one epoch on a few transitions
+    ce = [r["train_loss"] for r in runs if r["method"] in CLASSIFIERS]
+    assert all(0.5 < x < 5 for x in ce)  # about log(10) after one epoch on a few transitions (or at the init)
+    assert {r["epochs"] for r in runs if r["method"] != "classification_es"} == {1}
+    assert all(r["epochs"] in (0, 1) for r in runs if r["method"] == "classification_es")
     six = run_fig6_cell(td, gen, 1)
     assert [(r["lr"], r["hidden"]) for r in six] == [(a, h) for a in gen.fig6_lrs for h in gen.hidden_units]
     assert all(0.0 <= r["sign_variance"] <= 1.0 and r["seed"] == 1 for r in six)
+
+
+def test_validation_episodes_need_unseen_train_images() -> None:
+    with pytest.raises(ValueError, match="split='train'"):
+        collect_glimpse_labelled(TDSettings(seeds=2), "test", 2, seed=0, unseen_train_images=True)
+    with pytest.raises(ValueError, match="no unseen train images"):
+        collect_glimpse_labelled(TDSettings(seeds=2, num_images=10_000), "train", 2, seed=0, unseen_train_images=True)
+    data, labels, steps = collect_glimpse_labelled(TDSettings(seeds=2), "train", 3, seed=0, unseen_train_images=True)
+    assert len(labels) == len(steps) == len(data.obs) and steps[0] == 0

@@ -8,9 +8,16 @@ from typing import Any
 import numpy as np
 
 from baselines.experiments.report import new_figure, save_figure
-from baselines.experiments.td_generalisation import CI_LEVEL, LABELS, METHODS, GeneralisationSettings, log_rho
+from baselines.experiments.td_generalisation import (
+    CI_LEVEL,
+    CLASSIFIERS,
+    LABELS,
+    METHODS,
+    GeneralisationSettings,
+    log_rho,
+)
 
-COLOURS = {"td0": "tab:blue", "regression": "tab:orange", "classification": "tab:green"}
+COLOURS = {"td0": "tab:blue", "regression": "tab:orange", "classification": "tab:green", "classification_es": "tab:purple"}
 
 
 def _sizes(hidden: np.ndarray, units: tuple[int, ...]) -> np.ndarray:
@@ -21,7 +28,7 @@ def _sizes(hidden: np.ndarray, units: tuple[int, ...]) -> np.ndarray:
 
 def plot_fig1(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict[str, Any], path: Path) -> Path:
     """Left: r(log rho_bar, gap) against training-set size per method (Fig. 1); right: gap against size (Fig. 8)."""
-    fig = new_figure(17.0, 4.6)
+    fig = new_figure(20.0, 4.6)
     ax1, *gap_axes = fig.subplots(1, 1 + len(METHODS), width_ratios=[1.6] + [1.0] * len(METHODS))
     sizes = np.array(gen.sizes)
     for m, ax in zip(METHODS, gap_axes, strict=True):
@@ -32,15 +39,15 @@ def plot_fig1(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict
         ax.scatter([r["size"] for r in runs], [r["gap"] for r in runs], color=COLOURS[m], alpha=0.6, edgecolor="k",
                    lw=0.3, s=_sizes(np.array([r["hidden"] for r in runs]), gen.hidden_units))  # fmt: skip
         ax.plot(sizes, [agg["by_method"][m]["mean_gap_by_size"][str(n)] for n in gen.sizes], color=COLOURS[m],
-                label="mean gap (vs observed returns)" if m != "classification" else "mean gap")
-        if m != "classification":
+                label="mean gap (vs observed returns)" if m not in CLASSIFIERS else "mean gap")
+        if m not in CLASSIFIERS:
             ax.plot(sizes, [agg["by_method"][m]["mean_gap_true_value_by_size"][str(n)] for n in gen.sizes], ls="--",
                     color="k", label="mean gap vs the exact V^π")  # fmt: skip
         ax.legend(fontsize=7)
         r = agg["by_method"][m]["r_size_gap"]
         ax.set_title(f"App. Fig. 8 analogue, {LABELS[m]}:\nr(log n, gap) = {r[0]:+.2f} [{r[1]:+.2f}, {r[2]:+.2f}] "
                      "(paper < -0.91)", fontsize=8)  # fmt: skip
-        ax.set_ylabel("test − train " + ("cross-entropy" if m == "classification" else "value MSE"))
+        ax.set_ylabel("test − train " + ("cross-entropy" if m in CLASSIFIERS else "value MSE"))
     ax1.axhline(0, color="0.5", lw=0.8)
     ax1.set_ylim(-1.05, 1.05)
     ax1.set_title("Fig. 1 analogue: r(log ρ̄, generalisation gap) over capacities x seeds\n"
@@ -62,7 +69,7 @@ def plot_fig2(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict
     """Gap against log rho_bar, each min-max normalised per method, every run; one least-squares line per method."""
     from matplotlib import colormaps
 
-    fig = new_figure(15.0, 4.8)
+    fig = new_figure(19.0, 4.8)
     axes = fig.subplots(1, len(METHODS), sharex=True, sharey=True)
     cmap = colormaps["plasma"]
     colour = {n: cmap(0.85 * i / max(len(gen.sizes) - 1, 1)) for i, n in enumerate(gen.sizes)}

@@ -11,7 +11,10 @@ regression on the observed returns, no bootstrapping), and the measures of
 - loss difference at those offsets after one SGD step on the sample, each lambda's own loss (Figs. 3, 4, 11);
 - value error against the observed returns on the training images and on held-out test images.
 
-The figures are drawn by :mod:`baselines.experiments.td_interference_figures`.
+The figures are drawn by :mod:`baselines.experiments.td_interference_figures`. The same run then does the
+paper's generalisation experiments (Figs. 1, 2, 8: interference vs the generalisation gap over training-set sizes
+x capacities for TD(0), regression and a classifier; Fig. 6: sign variance over learning rates), in
+:mod:`baselines.experiments.td_generalisation`.
 
 The behaviour policy knows half of the classes: it moves the window at random with probability ``p_move``, else
 answers, correctly for classes below ``known_classes`` and uniformly at random otherwise. So the value of a
@@ -118,18 +121,29 @@ def collect_glimpse(settings: TDSettings, split: str, episodes: int, seed: int) 
 
 
 def collect_glimpse_labelled(
-    settings: TDSettings, split: str, episodes: int, seed: int
+    settings: TDSettings, split: str, episodes: int, seed: int, unseen_train_images: bool = False
 ) -> tuple[Any, np.ndarray, np.ndarray]:
     """:func:`collect_glimpse`, each transition's image class (the supervised reference's labels) and the
-    number of steps taken before it in its episode (with the class, what the behaviour policy's value depends on)."""
+    number of steps taken before it in its episode (with the class, what the behaviour policy's value depends on).
+
+    ``unseen_train_images``: episodes on the train split's images after its first ``settings.num_images`` (a
+    validation set disjoint from the training images and from the test split; ``split`` must be "train").
+    """
     from baselines.diagnostics.td_interference import TrajectoryData
     from rayenvs.envs.glimpse import NUM_CLASSES, GlimpseEnv
 
-    env = GlimpseEnv(split=split, num_images=settings.num_images if split == "train" else None)
+    if unseen_train_images and split != "train":
+        raise ValueError(f"unseen_train_images needs split='train', got {split!r}")
+    env = GlimpseEnv(split=split, num_images=settings.num_images if split == "train" and not unseen_train_images
+                     else None)  # fmt: skip
+    first = settings.num_images if unseen_train_images else 0
+    if first >= env.num_images:
+        raise ValueError(f"num_images={first} leaves no unseen train images (the split has {env.num_images})")
     rng = np.random.default_rng(seed)
     obs_l, rew, nxt_l, term, ep, labels, steps = [], [], [], [], [], [], []
     for e in range(episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        image = first + int(rng.integers(env.num_images - first)) if unseen_train_images else int(rng.integers(2**31))
+        obs, _ = env.reset(seed=image)
         while True:
             labels.append(env.label)
             steps.append(env.steps)
