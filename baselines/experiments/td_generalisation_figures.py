@@ -28,13 +28,14 @@ def _sizes(hidden: np.ndarray, units: tuple[int, ...]) -> np.ndarray:
 
 def plot_fig1(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict[str, Any], path: Path) -> Path:
     """Left: r(log rho_bar, gap) against training-set size per method (Fig. 1); right: gap against size (Fig. 8)."""
-    fig = new_figure(20.0, 4.6)
-    ax1, *gap_axes = fig.subplots(1, 1 + len(METHODS), width_ratios=[1.6] + [1.0] * len(METHODS))
+    fig = new_figure(16.0, 8.0)
+    axd = fig.subplot_mosaic([["fig1", "fig1", METHODS[0], METHODS[1]], ["fig1", "fig1", METHODS[2], METHODS[3]]])
+    ax1, gap_axes = axd["fig1"], [axd[m] for m in METHODS]
     sizes = np.array(gen.sizes)
     for m, ax in zip(METHODS, gap_axes, strict=True):
         stats = np.array([agg["by_method"][m]["r_by_size"][str(n)] for n in gen.sizes])
         ax1.plot(sizes, stats[:, 0], marker="o", color=COLOURS[m], label=LABELS[m])
-        ax1.fill_between(sizes, stats[:, 1], stats[:, 2], color=COLOURS[m], alpha=0.15, lw=0)
+        ax1.fill_between(sizes, stats[:, 1], stats[:, 2], color=COLOURS[m], alpha=0.1, lw=0)
         runs = [r for r in grid if r["method"] == m]
         ax.scatter([r["size"] for r in runs], [r["gap"] for r in runs], color=COLOURS[m], alpha=0.6, edgecolor="k",
                    lw=0.3, s=_sizes(np.array([r["hidden"] for r in runs]), gen.hidden_units))  # fmt: skip
@@ -61,7 +62,8 @@ def plot_fig1(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict
         ax.minorticks_off()
         ax.set_xlabel("training-set size (Glimpse images)")
         ax.grid(alpha=0.3)
-    fig.suptitle("Marker size = hidden units; line = mean over runs", fontsize=9, x=0.7)
+    fig.suptitle("Interference vs generalisation on Glimpse (right: marker size = hidden units, line = mean over runs)",
+                 fontsize=10)  # fmt: skip
     return save_figure(fig, path)
 
 
@@ -69,8 +71,8 @@ def plot_fig2(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict
     """Gap against log rho_bar, each min-max normalised per method, every run; one least-squares line per method."""
     from matplotlib import colormaps
 
-    fig = new_figure(19.0, 4.8)
-    axes = fig.subplots(1, len(METHODS), sharex=True, sharey=True)
+    fig = new_figure(11.0, 9.0)
+    axes = list(fig.subplots(2, (len(METHODS) + 1) // 2, sharex=True, sharey=True).flat)
     cmap = colormaps["plasma"]
     colour = {n: cmap(0.85 * i / max(len(gen.sizes) - 1, 1)) for i, n in enumerate(gen.sizes)}
     for ax, m in zip(axes, METHODS, strict=True):
@@ -95,9 +97,10 @@ def plot_fig2(gen: GeneralisationSettings, grid: list[dict[str, Any]], agg: dict
                      fontsize=9)  # fmt: skip
         ax.set_xlabel("log10 ρ̄, normalised to [0, 1] per method")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("generalisation gap, normalised to [0, 1] per method")
+    for ax in axes[:: (len(METHODS) + 1) // 2]:
+        ax.set_ylabel("generalisation gap, normalised to [0, 1] per method")
     axes[0].legend(fontsize=7, title="colour: training set; size: capacity", title_fontsize=7)
-    fig.suptitle("Fig. 2 analogue: gap vs interference for every run (paper: classification r > 0.9; value-based "
+    fig.suptitle("Fig. 2 analogue: gap vs interference for every run\n(paper: classification r > 0.9; value-based "
                  "and regression negative, weak)", fontsize=10)  # fmt: skip
     return save_figure(fig, path)
 
