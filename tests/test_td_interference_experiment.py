@@ -123,7 +123,7 @@ def test_tiny_run_writes_figures_report_and_summary(tmp_path: Path) -> None:
     assert report.startswith("# ") and "Full run: 2 seeds" in report
     assert "| paper claim | ours | in band? |" in report
     assert len(summary["claims"]) == 7 and len(summary["generalisation"]["claims"]) == 7
-    assert len(saved["generalisation"]["grid"]) == 2 * 2 * 2 * 3 and "## Generalisation gap vs interference" in report
+    assert len(saved["generalisation"]["grid"]) == 2 * 2 * 2 * 4 and "## Generalisation gap vs interference" in report
     assert sum("(band:" in line for line in report.splitlines()) == 14
     for claim in [*summary["claims"], *summary["generalisation"]["claims"]]:
         assert claim["claim"].split("(")[0][:40] in report
