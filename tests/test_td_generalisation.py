@@ -17,16 +17,16 @@ from baselines.experiments.td_generalisation import (
     GeneralisationSettings,
     analyse,
     behaviour_value,
-    claims,
     cross_entropy,
     interference,
+    json_safe,
     pearson,
     pearson_ci,
-    report_lines,
     run_fig6_cell,
     run_grid_cell,
     td0_errors,
 )
+from baselines.experiments.td_generalisation_report import _r, claims, report_lines
 from baselines.experiments.td_interference import (
     TDSettings,
     collect_glimpse_labelled,
@@ -147,7 +147,8 @@ def _grid(classification_sign: float = 1.0) -> tuple[list[dict], list[dict]]:
                     lr = (1.0 if n == 10 else 2.0) + 0.1 * i
                     gap = (3.0 if n == 10 else 1.0) - 0.1 * lr
                 grid.append({"method": m, "size": n, "hidden": h, "seed": s, "rho": 10**lr, "gap": gap,
-                             "gap_true_value": math.nan if m in CLASSIFIERS else gap / 2 + (n == 10), "epochs": 3})
+                             "gap_true_value": math.nan if m in CLASSIFIERS else gap / 2 + (n == 10), "epochs": 3,
+                             "train_loss": 0.5 * lr})
     fig6 = [{"lr": lr, "hidden": h, "seed": s, "rho": 10 ** (k / 4), "sign_variance": 0.05 * k, "test_error": 0.1 * k}
             for k, (lr, h, s) in enumerate((a, h, s) for a in GEN.fig6_lrs for h in GEN.hidden_units
                                             for s in range(GEN.seeds))]  # fmt: skip
@@ -155,8 +156,6 @@ def _grid(classification_sign: float = 1.0) -> tuple[list[dict], list[dict]]:
 
 
 def test_json_safe_and_undefined_r() -> None:
-    from baselines.experiments.td_generalisation import _r, json_safe
-
     assert json_safe({"a": [1.0, math.nan, (math.inf, 2)], "b": "x", "c": 3}) == {"a": [1.0, None, [None, 2]], "b": "x",
                                                                                  "c": 3}  # fmt: skip
     assert _r([0.5, 0.25, 0.75]) == "+0.50 [+0.25, +0.75]" and _r([math.nan] * 3) == _r([None] * 3) == "n/a"
@@ -189,7 +188,9 @@ def test_analyse_and_claims_follow_the_numbers() -> None:
     flipped = claims(GEN, analyse(GEN, *_grid(classification_sign=-1.0)))
     assert [r["in_band"] for r in flipped] == [False, True, False, True, False, True, True]
     section = {"settings": {**GEN.__dict__}, "aggregate": agg, "wall_time_s": 1.0}
-    assert "(stopped at epoch 3.0 on average)" in "\n".join(report_lines(section))
+    text = "\n".join(report_lines(section))
+    assert "(stopped at epoch 3.0 on average)" in text and "TD(0) policy evaluation +1.00" in text
+    assert bm["classification"]["r_rho_train_loss"] == pytest.approx(1.0) and "memorisation" in text
     table = [line for line in report_lines(section) if line.startswith("| ") and "method" not in line]
     assert len(table) == 6 and all(line.count(" | ") == len(GEN.sizes) + 1 for line in table)
 

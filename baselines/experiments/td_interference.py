@@ -427,7 +427,7 @@ def _report(summary: dict[str, Any]) -> str:
         "",
     ]  # fmt: skip
     if gen:
-        from baselines.experiments.td_generalisation import report_lines
+        from baselines.experiments.td_generalisation_report import report_lines
 
         lines += report_lines(gen)
     return "\n".join(lines)
