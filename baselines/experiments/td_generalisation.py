@@ -68,8 +68,9 @@ class GeneralisationSettings:
             v = getattr(self, name)
             if len(v) < 2 or list(v) != sorted(set(v)) or any(not isinstance(x, int) or x < 1 for x in v):
                 raise ValueError(f"{name}={v!r} must be >= 2 increasing positive integers")
-        if self.sizes[-1] > MAX_TRAIN_IMAGES:
-            raise ValueError(f"sizes={self.sizes!r} must lie in [1, {MAX_TRAIN_IMAGES}] (Glimpse's train split)")
+        if self.sizes[-1] >= MAX_TRAIN_IMAGES:
+            raise ValueError(f"sizes={self.sizes!r} must lie in [1, {MAX_TRAIN_IMAGES - 1}] (Glimpse's train split "
+                             f"holds {MAX_TRAIN_IMAGES}; the early-stopped classifier validates on the rest)")  # fmt: skip
         check_int("seeds", self.seeds, lo=1)
         if len(self.hidden_units) * self.seeds < 3:
             raise ValueError(f"hidden_units x seeds = {len(self.hidden_units) * self.seeds} runs per size; a "
@@ -77,7 +78,7 @@ class GeneralisationSettings:
         for name in ("train_episodes", "test_episodes", "val_episodes", "epochs"):
             check_int(name, getattr(self, name))
         check_int("probe_states", self.probe_states, lo=2)
-        check_int("fig6_size", self.fig6_size, hi=MAX_TRAIN_IMAGES)
+        check_int("fig6_size", self.fig6_size, hi=MAX_TRAIN_IMAGES - 1)
         check_int("bootstrap", self.bootstrap, lo=100)
         if len(self.fig6_lrs) < 2 or any(not (math.isfinite(x) and x > 0) for x in (self.lr, *self.fig6_lrs)):
             raise ValueError(f"lr={self.lr!r} and fig6_lrs={self.fig6_lrs!r} (>= 2 values) must be > 0")
