@@ -50,3 +50,8 @@ def test_training_reproductions_quick_fit_the_budget(tmp_path: Path, name: str) 
             assert (tmp_path / fig).stat().st_size > 10_000, fig
         for row in ("| Fig. 7: K < n", "| Fig. 9 (left", "| Fig. 9 (right", "| The start recipe"):
             assert row in report, row
+    if name == "td-interference":  # the generalisation grid (Figs. 1, 2, 6, 8) is part of the quick run
+        for fig in ("fig1_fig8_interference_gap_by_size.png", "fig2_gap_vs_interference.png", "fig6_sign_variance.png"):
+            assert (tmp_path / fig).stat().st_size > 10_000, fig
+        for row in ("| Fig. 1: per training-set size", "| Fig. 2: over all sizes", "| App. Fig. 8:", "| Fig. 6 / §5.2:"):
+            assert row in report, row

@@ -17,6 +17,7 @@ from baselines.diagnostics.td_interference import (
     train_td_lambda,
     value_mlp,
 )
+from baselines.experiments.td_generalisation import FIGURES as GEN_FIGURES
 from baselines.experiments.td_interference import (
     FIGURES,
     TDSettings,
@@ -30,7 +31,9 @@ from baselines.experiments.td_interference import (
 
 TINY = dict(seeds=2, lambdas=(0.0, 1.0), num_images=20, train_episodes=16, test_episodes=6, measure_episodes=10,
             hidden=(8,), epochs=2, checkpoints=(0, 2), anchors=4, checkpoint_anchors=2, term_epochs=(1, 2),
-            term_pairs=4, progress=False)  # fmt: skip
+            term_pairs=4, progress=False,
+            generalisation={"sizes": (5, 10), "hidden_units": (4, 8), "seeds": 2, "train_episodes": 8, "test_episodes": 4,
+                            "probe_states": 8, "epochs": 1, "fig6_size": 10, "bootstrap": 100})  # fmt: skip
 
 
 def _data() -> TrajectoryData:
@@ -109,7 +112,7 @@ def test_unknown_override_is_refused(tmp_path: Path) -> None:
 def test_tiny_run_writes_figures_report_and_summary(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     summary = reproduce_td_interference(tmp_path, **TINY)
-    for name in (*FIGURES.values(), "report.md", "summary.json"):
+    for name in (*FIGURES.values(), *GEN_FIGURES.values(), "report.md", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert {"experiment", "quick", "settings", "aggregate", "claims", "runs", "wall_time_s"} <= set(saved)
@@ -121,14 +124,16 @@ def test_tiny_run_writes_figures_report_and_summary(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# ") and "Full run: 2 seeds" in report
     assert "| paper claim | ours | in band? |" in report
-    assert len(summary["claims"]) == 10  # 7 of Figs. 3-5, 11 and App. D.2, then 3 of Fig. 7
+    assert len(summary["claims"]) == 10 and len(summary["generalisation"]["claims"]) == 7  # 7 + 3 of Fig. 7
     assert set(saved["runs"][0]["terms"]) == {"1", "2"}
     assert set(saved["runs"][0]["terms"]["1"]) == {"regression", "td_frozen", "td_self"}
     assert saved["aggregate"]["terms"]["regression"]["r1"]["negative_share"] == [0.0, 0.0, 0.0]  # a square
-    for claim in summary["claims"]:
+    assert len(saved["generalisation"]["grid"]) == 2 * 2 * 2 * 4 and "## Generalisation gap vs interference" in report
+    assert sum("(band:" in line for line in report.splitlines()) == 17
+    for claim in [*summary["claims"], *summary["generalisation"]["claims"]]:
         assert claim["claim"].split("(")[0][:40] in report
         assert isinstance(claim["in_band"], bool) and claim["band"]
-    for fig in ("Fig. 3", "Fig. 5", "Fig. 7", "Fig. 11", "App. D.2"):
+    for fig in ("Fig. 3", "Fig. 5", "Fig. 7", "Fig. 11", "App. D.2", "Fig. 1:", "Fig. 2:", "App. Fig. 8", "Fig. 6"):
         assert fig in report
 
 

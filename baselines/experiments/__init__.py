@@ -4,7 +4,8 @@
 - ``ppo_collapse``: Moalla et al. (2024), PPO's representation collapse (a cheap MultiRoom setting and the
   paper's Hopper grid) beside PFO, a shared trunk and Adam reset; ``ppo_collapse_report`` writes its figure and table.
 - ``ppo_trust_toy``: Moalla et al. (2024) Section 3.2.1, the trust region breaking down as features lose rank.
-- ``td_interference``: Bengio et al. (2020), TD(lambda) vs regression interference on Glimpse (Figs. 3-5, 11).
+- ``td_interference``: Bengio et al. (2020), TD(lambda) vs regression interference on Glimpse (Figs. 3-5, 11);
+  ``td_generalisation`` (run by it): interference vs the generalisation gap (Figs. 1, 2, 6, 8).
 - ``multiroom_interference``: Schaul et al. (2019) Section 3.3, ray interference of PPO on MultiRoom-Doors.
 - ``ray_bandit_figures``: the exact-flow figures (2, 5, 6, 8) of ``ray_bandit``; ``ray_bandit_grid``: its sweeps
   (Fig. 7's K x n grid, Fig. 9's step sizes and optimizers, the start-recipe calibration).

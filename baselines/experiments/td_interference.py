@@ -11,7 +11,10 @@ regression on the observed returns, no bootstrapping), and the measures of
 - loss difference at those offsets after one SGD step on the sample, each lambda's own loss (Figs. 3, 4, 11);
 - value error against the observed returns on the training images and on held-out test images.
 
-The figures are drawn by :mod:`baselines.experiments.td_interference_figures`.
+The figures are drawn by :mod:`baselines.experiments.td_interference_figures`. The same run then does the
+paper's generalisation experiments (Figs. 1, 2, 8: interference vs the generalisation gap over training-set sizes
+x capacities for TD(0), regression and a classifier; Fig. 6: sign variance over learning rates), in
+:mod:`baselines.experiments.td_generalisation`.
 
 The behaviour policy knows half of the classes: it moves the window at random with probability ``p_move``, else
 answers, correctly for classes below ``known_classes`` and uniformly at random otherwise. So the value of a
@@ -121,15 +124,36 @@ def pool_observation(obs: np.ndarray, factor: int = POOL) -> np.ndarray:
 
 def collect_glimpse(settings: TDSettings, split: str, episodes: int, seed: int) -> Any:
     """``episodes`` whole episodes of the behaviour policy on Glimpse (``split``), as a ``TrajectoryData``."""
+    return collect_glimpse_labelled(settings, split, episodes, seed)[0]
+
+
+def collect_glimpse_labelled(
+    settings: TDSettings, split: str, episodes: int, seed: int, unseen_train_images: bool = False
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    """:func:`collect_glimpse`, each transition's image class (the supervised reference's labels) and the
+    number of steps taken before it in its episode (with the class, what the behaviour policy's value depends on).
+
+    ``unseen_train_images``: episodes on the train split's images after its first ``settings.num_images`` (a
+    validation set disjoint from the training images and from the test split; ``split`` must be "train").
+    """
     from baselines.diagnostics.td_interference import TrajectoryData
     from rayenvs.envs.glimpse import NUM_CLASSES, GlimpseEnv
 
-    env = GlimpseEnv(split=split, num_images=settings.num_images if split == "train" else None)
+    if unseen_train_images and split != "train":
+        raise ValueError(f"unseen_train_images needs split='train', got {split!r}")
+    env = GlimpseEnv(split=split, num_images=settings.num_images if split == "train" and not unseen_train_images
+                     else None)  # fmt: skip
+    first = settings.num_images if unseen_train_images else 0
+    if first >= env.num_images:
+        raise ValueError(f"num_images={first} leaves no unseen train images (the split has {env.num_images})")
     rng = np.random.default_rng(seed)
-    obs_l, rew, nxt_l, term, ep = [], [], [], [], []
+    obs_l, rew, nxt_l, term, ep, labels, steps = [], [], [], [], [], [], []
     for e in range(episodes):
-        obs, _ = env.reset(seed=int(rng.integers(2**31)))
+        image = first + int(rng.integers(env.num_images - first)) if unseen_train_images else int(rng.integers(2**31))
+        obs, _ = env.reset(seed=image)
         while True:
+            labels.append(env.label)
+            steps.append(env.steps)
             if rng.random() < settings.p_move:
                 action = NUM_CLASSES + int(rng.integers(4))
             else:
@@ -144,7 +168,8 @@ def collect_glimpse(settings: TDSettings, split: str, episodes: int, seed: int) 
             obs = next_obs
             if terminated or truncated:
                 break
-    return TrajectoryData(np.stack(obs_l), np.asarray(rew), np.stack(nxt_l), np.asarray(term), np.asarray(ep))
+    data = TrajectoryData(np.stack(obs_l), np.asarray(rew), np.stack(nxt_l), np.asarray(term), np.asarray(ep))
+    return data, np.asarray(labels, dtype=np.int64), np.asarray(steps, dtype=np.int64)
 
 
 def monte_carlo_returns(data: Any, gamma: float) -> np.ndarray:
@@ -363,6 +388,7 @@ def claims(settings: TDSettings, agg: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _report(summary: dict[str, Any]) -> str:
     s = summary["settings"]
+    gen = summary.get("generalisation") or {}
     lines = [
         "# Interference and generalisation in TD learning (Bengio et al. 2020), at small scale on Glimpse",
         "",
@@ -378,12 +404,13 @@ def _report(summary: dict[str, Any]) -> str:
         f"`{FIGURES['offsets']}` (stiffness and loss difference by temporal offset: the paper's Figs. 5, 11 and "
         f"3-4), `{FIGURES['lambda']}` (each measure against λ, per seed), `{FIGURES['terms']}` (Fig. 7: the three "
         f"terms of ρ' = −(r1 + r2 + r3), how interference changes after an update, over {s['term_pairs']} x "
-        f"{s['term_pairs']} transition pairs at epochs {', '.join(map(str, s['term_epochs']))}).",
+        f"{s['term_pairs']} transition pairs at epochs {', '.join(map(str, s['term_epochs']))})"
+        + ("; the generalisation figures are listed below." if gen else "."),
         "",
         "| paper claim | ours | in band? |",
         "|---|---|---|",
         *[f"| {c['claim']} | {c['ours']} | {'yes' if c['in_band'] else 'no'} (band: {c['band']}) |"
-          for c in summary["claims"]],
+          for c in [*summary["claims"], *gen.get("claims", [])]],
         "",
         "## Per λ (mean over seeds)",
         "",
@@ -410,17 +437,22 @@ def _report(summary: dict[str, Any]) -> str:
         "V), so part of the regression / TD(0) ratio is error size; ρ̄ and stiffness carry no δ and measure the "
         "alignment alone. ρ̄ is the paper's eq. 8 averaged over pairs of the measured states. Value errors are against the observed "
         "discounted returns, so they include the returns' own variance (the same for every λ). Not reproduced: "
-        "Figs. 1-2 (correlation of interference with the generalisation gap across training-set sizes and "
-        "capacities, for DDQN control), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71). Fig. 7's "
-        "terms follow the paper's eqs. 16-17 except r2 of regression, where the paper prints a factor 2 that "
-        "differentiating does not give (its own TD derivation, eq. 61, has 1); `td_second_order` checks the "
-        "identity against torch's derivative. The paper's Reg case regresses on an expert's Q_θ* on MsPacman, "
-        "whose rewards are never negative; Glimpse's values have both signs (right and wrong answers), so a "
-        "regression error is positive for about half of the samples and the sign of δ_A δ_B, which is r2's "
-        "wherever gradients align, is close to a coin flip: the Fig. 7 rows give the share of δ > 0 beside the "
-        "counts.",
+        + ("" if gen else "Figs. 1-2, 8 (interference vs the generalisation gap across training-set sizes and "
+           "capacities), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71), ")
+        + "Figs. 9, 12-14 (interference by capacity, singular values, loss difference over training by offset), and "
+        "any control (DDQN, REINFORCE) experiment. Fig. 7's terms follow the paper's eqs. 16-17 except r2 of "
+        "regression, where the paper prints a factor 2 that differentiating does not give (its own TD derivation, "
+        "eq. 61, has 1); `td_second_order` checks the identity against torch's derivative. The paper's Reg case "
+        "regresses on an expert's Q_θ* on MsPacman, whose rewards are never negative; Glimpse's values have both "
+        "signs (right and wrong answers), so a regression error is positive for about half of the samples and the "
+        "sign of δ_A δ_B, which is r2's wherever gradients align, is close to a coin flip: the Fig. 7 rows give the "
+        "share of δ > 0 beside the counts.",
         "",
     ]  # fmt: skip
+    if gen:
+        from baselines.experiments.td_generalisation_report import report_lines
+
+        lines += report_lines(gen)
     return "\n".join(lines)
 
 
@@ -430,12 +462,16 @@ def reproduce_td_interference(
     seeds: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    generalisation: bool | dict[str, Any] = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Run the reproduction; write three figures, ``report.md`` and ``summary.json``; return the summary.
+    """Run the reproduction; write six figures, ``report.md`` and ``summary.json``; return the summary.
 
     ``overrides`` replace fields of :class:`TDSettings` (tests shrink the work with them); ``quick`` starts
-    from the :data:`QUICK` settings. The networks are small MLPs on a CPU: ``device`` is checked and ignored.
+    from the :data:`QUICK` settings. ``generalisation``: run the Figs. 1, 2, 6, 8 grid of
+    :mod:`baselines.experiments.td_generalisation` (``True``: its full or quick settings; a dict: fields of its
+    ``GeneralisationSettings`` replaced; ``False``: skip it). The networks are small MLPs on a CPU: ``device`` is
+    checked and ignored.
     """
     from tqdm.auto import tqdm
 
@@ -449,11 +485,22 @@ def reproduce_td_interference(
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {sorted(TDSettings.__dataclass_fields__)}")
     settings = TDSettings(**{**base, **overrides})
+    gen_settings = None
+    if generalisation is not False:
+        from baselines.experiments import td_generalisation as tg
+
+        extra = generalisation if isinstance(generalisation, dict) else {}
+        unknown = set(extra) - set(tg.GeneralisationSettings.__dataclass_fields__)
+        if unknown or not isinstance(generalisation, bool | dict):
+            raise ValueError(f"generalisation={generalisation!r}: must be a bool or a dict of the fields "
+                             f"{sorted(tg.GeneralisationSettings.__dataclass_fields__)}")  # fmt: skip
+        gen_settings = tg.GeneralisationSettings(**{**(tg.QUICK if quick else {}), **extra})
     out = output_dir(out_dir, NAME)
     t0 = time.perf_counter()
     bar = tqdm(total=settings.seeds * len(settings.lambdas), desc=NAME, unit="run", disable=not progress)
     runs = [run_seed(settings, i, bar) for i in range(settings.seeds)]
     bar.close()
+    gen = None if gen_settings is None else tg.run_generalisation(settings, gen_settings, out, progress)
     agg = aggregate(settings, runs)
     from baselines.experiments import td_interference_terms as fig7
 
@@ -467,11 +514,13 @@ def reproduce_td_interference(
         "claims": claims(settings, agg)
         + fig7.terms_claims(agg["terms"], _fmt_ci, settings.term_epochs, f"{CI_LEVEL:.0%} CI"),
         "runs": runs,
+        "generalisation": gen,
     }
     from baselines.experiments import td_interference_figures as figures
 
     files = [figures.plot_over_training(settings, runs, out), figures.plot_offsets(settings, runs, out),
              figures.plot_lambda_summary(settings, runs, agg, out), fig7.plot_terms(runs, out)]  # fmt: skip
+    files += [Path(p) for p in (gen["files"] if gen else [])]
     summary["wall_time_s"] = time.perf_counter() - t0
     files.append(atomic_write_text(out / REPORT_FILE, _report(summary)))
     files.append(atomic_write_json(out / SUMMARY_FILE, summary))
