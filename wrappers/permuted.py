@@ -86,7 +86,23 @@ class _PhaseClock:
             self.clock[0] += 1
 
 
-class PermutedActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
+class _Clocked:
+    """The ``clock`` and ``phase`` properties both permutation wrappers expose (they hold a ``_PhaseClock``)."""
+
+    _clock: _PhaseClock
+
+    @property
+    def clock(self) -> np.ndarray:
+        """The step clock the phase is read from (this wrapper's own, or the shared one it was given)."""
+        return self._clock.clock
+
+    @property
+    def phase(self) -> int:
+        """The phase the next step is taken in."""
+        return self._clock.phase
+
+
+class PermutedActions(_Clocked, gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """Remap a ``Discrete`` action through a permutation that changes every ``period`` steps of this env.
 
     Arguments:
@@ -108,16 +124,6 @@ class PermutedActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         gym.ActionWrapper.__init__(self, env)
         self._start = int(env.action_space.start)
 
-    @property
-    def clock(self) -> np.ndarray:
-        """The step clock the phase is read from (this wrapper's own, or the shared one it was given)."""
-        return self._clock.clock
-
-    @property
-    def phase(self) -> int:
-        """The phase the next step is taken in."""
-        return self._clock.phase
-
     def permutation(self) -> np.ndarray:
         """The current phase's permutation (``perm[a]`` is the action the wrapped env receives for ``a``)."""
         return self._clock.permutation(int(self.action_space.n))
@@ -136,7 +142,7 @@ class PermutedActions(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
         return obs, reward, terminated, truncated, info
 
 
-class PermutedObservations(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+class PermutedObservations(_Clocked, gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Permute the entries of a flat ``Box`` observation through a permutation that changes every ``period``
     steps (Dohare et al.'s permuted inputs): unlike permuted actions, which only the output layer has to
     re-learn, every phase needs new features, so this probes the plasticity of the whole representation.
@@ -156,16 +162,6 @@ class PermutedObservations(gym.ObservationWrapper, gym.utils.RecordConstructorAr
         gym.utils.RecordConstructorArgs.__init__(self, period=period, seed=seed)
         gym.ObservationWrapper.__init__(self, env)
         self._n = int(space.shape[0])
-
-    @property
-    def clock(self) -> np.ndarray:
-        """The step clock the phase is read from."""
-        return self._clock.clock
-
-    @property
-    def phase(self) -> int:
-        """The phase the next step is taken in."""
-        return self._clock.phase
 
     def observation(self, observation: Any) -> Any:
         return np.asarray(observation)[self._clock.permutation(self._n)]
