@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -175,6 +177,25 @@ def test_step_clock_callback_drives_train_and_eval_phases(tmp_path):
     assert int(clock[0]) == 512
     assert len(seen) == 4 + 2  # every training and evaluation copy is wrapped
     assert RunResult.load(rdir).total_timesteps == 512
+    assert RunResult.load(rdir).config["env_wrappers"] == [f"{__name__}.{wrap.__qualname__}()"]
+    # the wrappers are part of the run: reusing it under other ones (or none) is refused, naming the change
+    kwargs = dict(seed=0, timesteps=512, run_dir=tmp_path / "run", overrides={"n_envs": 4, "n_steps": 32},
+                  progress=False, eval_episodes=2, resume=True)  # fmt: skip
+    other = functools.partial(PermutedActions, period=64, seed=0, clock=clock)
+    for wrappers in ((other,), ()):
+        with pytest.raises(ValueError, match="env_wrappers"):
+            run_training("rayenvs/Bandit-K2n2-v0", env_wrappers=wrappers, **kwargs)
+    assert run_training("rayenvs/Bandit-K2n2-v0", env_wrappers=(wrap,), **kwargs) == rdir  # the same: reused
+
+
+def test_wrapper_signature_names_the_factory_and_its_settings():
+    from baselines.training.loop import wrapper_signature
+
+    clock = np.zeros(1, dtype=np.int64)
+    assert wrapper_signature(functools.partial(PermutedActions, period=64, seed=3, clock=clock)) == (
+        "wrappers.permuted.PermutedActions(period=64, seed=3)"
+    )
+    assert wrapper_signature(PermutedActions) == "wrappers.permuted.PermutedActions()"
 
 
 def test_permuted_observations_follow_the_next_steps_phase():

@@ -126,6 +126,23 @@ def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = 
     return out
 
 
+def wrapper_signature(wrapper: Callable[[Any], Any]) -> str:
+    """``module.name(key=value, ...)`` of an env wrapper factory (a class, function or ``functools.partial``);
+    array arguments (a shared step clock) are left out: they are state, not settings."""
+    import functools
+
+    import numpy as np
+
+    args: list[str] = []
+    while isinstance(wrapper, functools.partial):
+        args = [repr(a) for a in wrapper.args] + [
+            f"{k}={v!r}" for k, v in sorted(wrapper.keywords.items()) if not isinstance(v, np.ndarray)
+        ] + args
+        wrapper = wrapper.func
+    name = f"{getattr(wrapper, '__module__', '?')}.{getattr(wrapper, '__qualname__', type(wrapper).__name__)}"
+    return f"{name}({', '.join(args)})"
+
+
 def _check_same_run(
     rdir: Path, saved: Mapping[str, Any], env_id: str, variant: str, seed: int, config: Mapping[str, Any]
 ) -> None:
@@ -178,8 +195,8 @@ class TrainingConfig:
     :class:`baselines.training.progress.TrainProgress` on stderr (a bar on a terminal, status lines otherwise),
     headed ``progress_label`` (default ``"<env> <variant> seed <s>"``). ``env_wrappers`` wrap every single env of
     the training and the evaluation env, in order (they force ``SyncVectorEnv``): a study's change of the task,
-    e.g. :class:`wrappers.permuted.PermutedActions`. They are not part of the run's config file, so a
-    resumed run must be given the same ones.
+    e.g. :class:`wrappers.permuted.PermutedActions`. Their signatures (:func:`wrapper_signature`) join the run's
+    config, so resuming or reusing a run under other wrappers is refused like any other config change.
     """
 
     env_id: str
@@ -253,6 +270,8 @@ def run_training(
     check_device(cfg.device)
     resolved = resolve_config(cfg.env_id, cfg.config_path, cfg.overrides, timesteps=cfg.timesteps, n_envs=cfg.n_envs)
     run_settings, hyperparams = split_config(resolved)
+    if cfg.env_wrappers:  # part of the run's identity, not a hyperparameter: added after the split
+        resolved = {**resolved, "env_wrappers": [wrapper_signature(w) for w in cfg.env_wrappers]}
     total = int(resolved.get("n_timesteps", 0))
     check_int("timesteps (n_timesteps)", total)
     num_envs = int(run_settings.get("n_envs", 1))
