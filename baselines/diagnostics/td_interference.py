@@ -110,8 +110,15 @@ def function_interference(grads: np.ndarray | torch.Tensor) -> float:
     n = g.shape[0]
     if g.ndim != 2 or n < 2:
         raise ValueError(f"grads must be (N, P) with N >= 2, got shape {tuple(g.shape)}")
-    total = g.sum(dim=0)
-    return float(((total @ total) - (g * g).sum()) / (n * (n - 1)))
+    return interference_from_sums(g.sum(dim=0), float((g * g).sum()), n)
+
+
+def interference_from_sums(total: torch.Tensor, squares: float, n: int) -> float:
+    """:func:`function_interference` from the gradients' sum and their summed squared norms: the pair sum is
+    ``|sum g|^2 - sum |g|^2``, so chunks of rows can be accumulated without holding the (N, P) matrix."""
+    if n < 2:
+        raise ValueError(f"interference needs >= 2 states, got {n}")
+    return float(((total @ total) - squares) / (n * (n - 1)))
 
 
 def _offset_pairs(episode_ids: np.ndarray, max_offset: int) -> list[tuple[int, np.ndarray, np.ndarray]]:

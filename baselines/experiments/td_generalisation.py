@@ -170,7 +170,7 @@ def interference(model: Any, obs: np.ndarray, classifier: bool, chunk: int = 64)
     import torch
     from torch.func import functional_call
 
-    from baselines.diagnostics.td_interference import per_sample_grads
+    from baselines.diagnostics.td_interference import interference_from_sums, per_sample_grads
 
     params = {k: v.detach() for k, v in model.named_parameters()}
 
@@ -187,7 +187,7 @@ def interference(model: Any, obs: np.ndarray, classifier: bool, chunk: int = 64)
         g = per_sample_grads(f, params, {"obs": x[i : i + chunk]}).double()
         total = g.sum(0) if total is None else total + g.sum(0)
         squares += float((g * g).sum())
-    return float((total @ total - squares) / (n * (n - 1)))
+    return interference_from_sums(total, squares, n)
 
 
 def _predict(model: Any, obs: np.ndarray) -> np.ndarray:
