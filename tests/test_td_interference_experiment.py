@@ -28,6 +28,7 @@ from baselines.experiments.td_interference import (
     pool_observation,
     reproduce_td_interference,
 )
+from baselines.experiments.td_interference_appendix import FIGURE as APPENDIX_FIGURE
 
 TINY = dict(seeds=2, lambdas=(0.0, 1.0), num_images=20, train_episodes=16, test_episodes=6, measure_episodes=10,
             hidden=(8,), epochs=2, checkpoints=(0, 2), anchors=4, checkpoint_anchors=2, term_epochs=(1, 2),
@@ -112,7 +113,7 @@ def test_unknown_override_is_refused(tmp_path: Path) -> None:
 def test_tiny_run_writes_figures_report_and_summary(tmp_path: Path) -> None:
     torch.set_num_threads(1)
     summary = reproduce_td_interference(tmp_path, **TINY)
-    for name in (*FIGURES.values(), *GEN_FIGURES.values(), "report.md", "summary.json"):
+    for name in (*FIGURES.values(), *GEN_FIGURES.values(), APPENDIX_FIGURE, "report.md", "summary.json"):
         assert (tmp_path / name).stat().st_size > 0
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert {"experiment", "quick", "settings", "aggregate", "claims", "runs", "wall_time_s"} <= set(saved)
@@ -124,16 +125,19 @@ def test_tiny_run_writes_figures_report_and_summary(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert report.startswith("# ") and "Full run: 2 seeds" in report
     assert "| paper claim | ours | in band? |" in report
-    assert len(summary["claims"]) == 10 and len(summary["generalisation"]["claims"]) == 7  # 7 + 3 of Fig. 7
+    assert len(summary["claims"]) == 13 and len(summary["generalisation"]["claims"]) == 7  # 7 + 3 Fig. 7 + 3 appendix
+    assert len(run["singular_values"]) == 8  # hidden=(8,): the 8 x 300 input layer is the last hidden one
+    assert len(run["over_training"]["loss_difference_by_offset"]) == 2
     assert set(saved["runs"][0]["terms"]) == {"1", "2"}
     assert set(saved["runs"][0]["terms"]["1"]) == {"regression", "td_frozen", "td_self"}
     assert saved["aggregate"]["terms"]["regression"]["r1"]["negative_share"] == [0.0, 0.0, 0.0]  # a square
     assert len(saved["generalisation"]["grid"]) == 2 * 2 * 2 * 4 and "## Generalisation gap vs interference" in report
-    assert sum("(band:" in line for line in report.splitlines()) == 17
+    assert sum("(band:" in line for line in report.splitlines()) == 20
     for claim in [*summary["claims"], *summary["generalisation"]["claims"]]:
         assert claim["claim"].split("(")[0][:40] in report
         assert isinstance(claim["in_band"], bool) and claim["band"]
-    for fig in ("Fig. 3", "Fig. 5", "Fig. 7", "Fig. 11", "App. D.2", "Fig. 1:", "Fig. 2:", "App. Fig. 8", "Fig. 6"):
+    for fig in ("Fig. 3", "Fig. 5", "Fig. 7", "Fig. 11", "App. D.2", "Fig. 1:", "Fig. 2:", "App. Fig. 8", "Fig. 6", "App. Fig. 9",
+                "App. Fig. 13", "Fig. 14"):
         assert fig in report
 
 
@@ -161,8 +165,9 @@ def _fake_runs(settings: TDSettings, values: dict[float, dict[str, float]], seed
 def test_claims_verdicts_follow_the_bands_exactly(tmp_path: Path) -> None:
     """Synthetic results (no training): the paper-like case is in band on every row but the D.2 row, and the
     report has one table row per claim."""
-    from baselines.experiments.td_interference import _report, aggregate, claims
+    from baselines.experiments.td_interference import aggregate
     from baselines.experiments.td_interference_figures import plot_lambda_summary
+    from baselines.experiments.td_interference_report import claims, report_text
 
     settings = TDSettings(seeds=2, lambdas=(0.0, 0.5, 1.0), epochs=8, checkpoints=(0, 2, 8))
     values = {
@@ -190,7 +195,7 @@ def test_claims_verdicts_follow_the_bands_exactly(tmp_path: Path) -> None:
     assert [r["in_band"] for r in rows][:2] == [False, False]
     summary = {"quick": True, "settings": asdict(settings), "mean_train_transitions": 100.0, "wall_time_s": 1.0,
                "aggregate": agg, "claims": claims(settings, agg)}  # fmt: skip
-    report = _report(summary)
+    report = report_text(summary)
     table = [line for line in report.splitlines() if line.startswith("| ") and "(band:" in line]
     assert len(table) == 7 and all(line.count(" | ") == 2 for line in table)  # 3 cells: no stray '|'
     assert "Quick run: 2 seeds" in report

@@ -11,10 +11,13 @@ regression on the observed returns, no bootstrapping), and the measures of
 - loss difference at those offsets after one SGD step on the sample, each lambda's own loss (Figs. 3, 4, 11);
 - value error against the observed returns on the training images and on held-out test images.
 
-The figures are drawn by :mod:`baselines.experiments.td_interference_figures`. The same run then does the
-paper's generalisation experiments (Figs. 1, 2, 8: interference vs the generalisation gap over training-set sizes
-x capacities for TD(0), regression and a classifier; Fig. 6: sign variance over learning rates), in
-:mod:`baselines.experiments.td_generalisation`.
+The figures are drawn by :mod:`baselines.experiments.td_interference_figures`, the claim rows and report text
+written by :mod:`baselines.experiments.td_interference_report`. The same run then does the paper's
+generalisation experiments (Figs. 1, 2, 8: interference vs the generalisation gap over training-set sizes x
+capacities for TD(0), regression and a classifier; Fig. 6: sign variance over learning rates), in
+:mod:`baselines.experiments.td_generalisation`, Fig. 7's second-order terms
+(:mod:`baselines.experiments.td_interference_terms`) and the appendix's Figs. 9, 13 and 14
+(:mod:`baselines.experiments.td_interference_appendix`).
 
 The behaviour policy knows half of the classes: it moves the window at random with probability ``p_move``, else
 answers, correctly for classes below ``known_classes`` and uniformly at random otherwise. So the value of a
@@ -226,6 +229,7 @@ def _value_error(model: Any, data: Any, returns: np.ndarray) -> float:
 def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dict[str, Any]:
     """Every lambda on one seed's data: measures over training and at the end (a JSON-ready dict per lambda)."""
     from baselines.diagnostics.td_interference import td_lambda_measures, train_td_lambda
+    from baselines.experiments.td_interference_appendix import last_hidden_singular_values
     from baselines.experiments.td_interference_terms import measure_terms, regression_terms
 
     seed = settings.seed + seed_index
@@ -236,8 +240,8 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
     out: dict[str, Any] = {"train_transitions": len(train.obs), "probe_transitions": len(probe.obs)}
     terms: dict[str, dict[str, Any]] = {str(e): {} for e in settings.term_epochs}  # Fig. 7, per epoch and case
     for lam in settings.lambdas:
-        curve: dict[str, list[float]] = {k: [] for k in ("epoch", "rho", "stiffness", "loss_difference",
-                                                          "train_error", "test_error")}  # fmt: skip
+        curve: dict[str, list[Any]] = {k: [] for k in ("epoch", "rho", "stiffness", "loss_difference",
+                                                        "loss_difference_by_offset", "train_error", "test_error")}  # fmt: skip
 
         def on_epoch(epoch: int, model: Any, lam: float = lam, curve: dict = curve) -> None:
             if lam == 0.0 and epoch in settings.term_epochs:
@@ -251,6 +255,7 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
             curve["rho"].append(m.function_interference)
             curve["stiffness"].append(near_mean(m.stiffness))
             curve["loss_difference"].append(near_mean(m.loss_difference))
+            curve["loss_difference_by_offset"].append({str(k): v for k, v in m.loss_difference.items()})  # Fig. 14
             curve["train_error"].append(_value_error(model, train, g_train))
             curve["test_error"].append(_value_error(model, test, g_test))
 
@@ -266,6 +271,7 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
             "loss_difference_near": near_mean(final.loss_difference),
             "train_error": curve["train_error"][-1],
             "test_error": curve["test_error"][-1],
+            "singular_values": last_hidden_singular_values(model),  # Fig. 13
             "over_training": curve,
         }
         if progress is not None:
@@ -274,7 +280,7 @@ def run_seed(settings: TDSettings, seed_index: int, progress: Any = None) -> dic
     return out
 
 
-# -- summary and claims --------------------------------------------------------------------------------
+# -- summary ---------------------------------------------------------------------------------------------
 
 
 def per_seed(runs: list[dict[str, Any]], lam: float, key: str) -> np.ndarray:
@@ -326,136 +332,6 @@ def aggregate(settings: TDSettings, runs: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-def claims(settings: TDSettings, agg: dict[str, Any]) -> list[dict[str, Any]]:
-    """The report's rows: the paper's claim (figure, number), ours, the band and the verdict."""
-    c, bl, sp = agg["td0_vs_mc"], agg["by_lambda"], agg["spearman_lambda"]
-    n = agg["seeds_total"]
-    ratios = np.array(c["loss_difference_ratio_per_seed"])
-    lo_hi = f"{np.min(ratios):.3g}-{np.max(ratios):.3g}"
-    ci = f"{CI_LEVEL:.0%} CI"
-    rows = [
-        {"claim": "Regression updates help the neighbouring states (loss difference > 0 around the update sample, "
-                  "Fig. 3); TD's gain is 'more than an order of magnitude smaller' (Fig. 4)",
-         "ours": f"mean loss difference at offsets ±1..5: λ = 1 (regression) {_fmt_ci(bl['1.0']['loss_difference_near'])}, "
-                 f"λ = 0 (TD(0)) {_fmt_ci(bl['0.0']['loss_difference_near'])} ({ci}, {n} seeds); ratio regression / "
-                 f"abs(TD(0)) per seed median {np.median(ratios):.3g} (range {lo_hi}); regression > 0 in "
-                 f"{c['loss_difference_mc_positive_seeds']}/{n} seeds",
-         "band": "regression > 0 in every seed and median ratio ≥ 10",
-         "in_band": c["loss_difference_mc_positive_seeds"] == n and np.median(ratios) >= 10},
-        {"claim": "TD leads to low-interference parameters: ρ̄ lower under TD(0) than under regression (abstract, §4; "
-                  "no number for policy evaluation)",
-         "ours": f"ρ̄(λ = 0) / ρ̄(λ = 1) per seed: mean {_fmt_ci(c['rho_ratio'])} ({ci}); "
-                 f"{sum(r < 1 for r in c['rho_ratio_per_seed'])}/{n} seeds below 1",
-         "band": f"upper end of the {ci} < 1",
-         "in_band": c["rho_ratio"][2] < 1},
-        {"claim": "Gradients at temporal neighbours grow more similar (stiffness) as λ increases (Fig. 5, MsPacman)",
-         "ours": f"stiffness at offsets ±1..5: λ = 0 {_fmt_ci(bl['0.0']['stiffness_near'], '.3f')}, λ = 1 "
-                 f"{_fmt_ci(bl['1.0']['stiffness_near'], '.3f')}; paired λ=1 − λ=0 "
-                 f"{_fmt_ci(c['stiffness_diff'], '.3f')}; Spearman(λ, mean) {sp['stiffness_near']:.2f} over "
-                 f"λ ∈ {list(settings.lambdas)}",
-         "band": f"paired difference's {ci} > 0 and Spearman ≥ 0.8",
-         "in_band": c["stiffness_diff"][1] > 0 and sp["stiffness_near"] >= 0.8},
-        {"claim": "The loss difference around the update sample grows with λ (Fig. 11), passing Q-learning's",
-         "ours": f"Spearman(λ, mean loss difference at ±1..5) {sp['loss_difference_near']:.2f}; paired λ=1 − λ=0 "
-                 f"{_fmt_ci(c['loss_difference_diff'])}",
-         "band": f"Spearman ≥ 0.8 and paired difference's {ci} > 0",
-         "in_band": sp["loss_difference_near"] >= 0.8 and c["loss_difference_diff"][1] > 0},
-        {"claim": "Diminishing reliance on bootstrapping raises interference: ρ̄ grows with λ (§5.1, Fig. 13's wider "
-                  "singular values; no number)",
-         "ours": f"Spearman(λ, mean ρ̄) {sp['function_interference']:.2f}; ρ̄: "
-                 + ", ".join(f"λ={x:g} {bl[str(x)]['function_interference'][0]:.3g}" for x in settings.lambdas),
-         "band": "Spearman ≥ 0.8",
-         "in_band": sp["function_interference"] >= 0.8},
-        {"claim": "TD updates generalise worse than regression to the same targets (Discussion, §4)",
-         "ours": f"test value error (MSE to held-out images' returns) TD(0) − regression, paired: "
-                 f"{_fmt_ci(c['test_error_diff'])}; gaps (test − train): λ = 0 "
-                 f"{_fmt_ci(bl['0.0']['generalization_gap'])}, λ = 1 {_fmt_ci(bl['1.0']['generalization_gap'])}",
-         "band": f"paired difference's {ci} > 0",
-         "in_band": c["test_error_diff"][1] > 0},
-        {"claim": "After a few initial epochs, function interference stays constant (App. D.2)",
-         "ours": f"ρ̄ at epoch {settings.epochs} / ρ̄ at epoch {agg['quarter_epoch']}: "
-                 + ", ".join(f"λ={x:g} {_fmt_ci(agg['rho_late_over_quarter'][str(x)], '.2f')}" for x in (0.0, 1.0)),
-         "band": "both within [0.5, 2]",
-         "in_band": all(0.5 <= agg["rho_late_over_quarter"][k][0] <= 2 for k in ("0.0", "1.0"))},
-    ]  # fmt: skip
-    for r in rows:
-        r["in_band"] = bool(r["in_band"])
-    return rows
-
-
-# -- report and entry point ----------------------------------------------------------------------------
-
-
-def _report(summary: dict[str, Any]) -> str:
-    s = summary["settings"]
-    gen = summary.get("generalisation") or {}
-    lines = [
-        "# Interference and generalisation in TD learning (Bengio et al. 2020), at small scale on Glimpse",
-        "",
-        f"{'Quick' if summary['quick'] else 'Full'} run: {s['seeds']} seeds; TD(λ) policy evaluation for λ ∈ "
-        f"{s['lambdas']} (λ = 1: Monte-Carlo regression), γ = {s['gamma']}; per seed "
-        f"{s['train_episodes']} episodes on {s['num_images']} training images ({summary['mean_train_transitions']:.0f} "
-        f"transitions on average) and {s['test_episodes']} on held-out test images; MLP {s['hidden']} on the "
-        f"{POOL}x{POOL}-pooled observation, Adam lr {s['lr']}, {s['epochs']} epochs, λ-returns recomputed every "
-        f"epoch; measures on the first {s['measure_episodes']} training episodes; {summary['wall_time_s']:.1f} s "
-        f"wall time.",
-        "",
-        f"Figures: `{FIGURES['training']}` (ρ̄, loss difference and value error over training), "
-        f"`{FIGURES['offsets']}` (stiffness and loss difference by temporal offset: the paper's Figs. 5, 11 and "
-        f"3-4), `{FIGURES['lambda']}` (each measure against λ, per seed), `{FIGURES['terms']}` (Fig. 7: the three "
-        f"terms of ρ' = −(r1 + r2 + r3), how interference changes after an update, over {s['term_pairs']} x "
-        f"{s['term_pairs']} transition pairs at epochs {', '.join(map(str, s['term_epochs']))})"
-        + ("; the generalisation figures are listed below." if gen else "."),
-        "",
-        "| paper claim | ours | in band? |",
-        "|---|---|---|",
-        *[f"| {c['claim']} | {c['ours']} | {'yes' if c['in_band'] else 'no'} (band: {c['band']}) |"
-          for c in [*summary["claims"], *gen.get("claims", [])]],
-        "",
-        "## Per λ (mean over seeds)",
-        "",
-        "| λ | ρ̄ | stiffness ±1..5 | loss difference ±1..5 | sign variance | train error | test error | gap |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
-    for lam in s["lambdas"]:
-        b = summary["aggregate"]["by_lambda"][str(lam)]
-        lines.append(
-            f"| {lam:g} | {b['function_interference'][0]:.3g} | {b['stiffness_near'][0]:.3f} "
-            f"| {b['loss_difference_near'][0]:.3g} | {b['sign_variance'][0]:.3f} | {b['train_error'][0]:.4f} "
-            f"| {b['test_error'][0]:.4f} | {b['generalization_gap'][0]:.4f} |"
-        )
-    lines += [
-        "",
-        "What differs from the paper: it ran policy evaluation on Atari (MsPacman, Asterix, Seaquest) with an expert's "
-        "replay data, a DQN CNN and 500k updates, and measured the TD (Q-learning) loss after regression updates in "
-        "Fig. 3; here the task is the suite's Glimpse with a fixed behaviour policy (moves at random w.p. "
-        f"{s['p_move']}, else answers: correctly for classes < {s['known_classes']}, at random otherwise), a small "
-        "MLP, and each λ's loss is both the update and the measured loss (`td_lambda_measures`). Loss differences "
-        f"use one plain SGD step of lr {s['probe_lr']} (first order in lr: they scale with it, their ratios do not). "
-        "A loss difference is, to first order, lr δ_t δ_t+x ∇V(s_t)·∇V(s_t+x): it carries the errors' sizes and "
-        "signs as well as the gradients' alignment, and TD(0)'s errors are small from the start (its targets follow "
-        "V), so part of the regression / TD(0) ratio is error size; ρ̄ and stiffness carry no δ and measure the "
-        "alignment alone. ρ̄ is the paper's eq. 8 averaged over pairs of the measured states. Value errors are against the observed "
-        "discounted returns, so they include the returns' own variance (the same for every λ). Not reproduced: "
-        + ("" if gen else "Figs. 1-2, 8 (interference vs the generalisation gap across training-set sizes and "
-           "capacities), Fig. 6 (sign variance vs ρ̄ across learning rates, r = 0.71), ")
-        + "Figs. 9, 12-14 (interference by capacity, singular values, loss difference over training by offset), and "
-        "any control (DDQN, REINFORCE) experiment. Fig. 7's terms follow the paper's eqs. 16-17 except r2 of "
-        "regression, where the paper prints a factor 2 that differentiating does not give (its own TD derivation, "
-        "eq. 61, has 1); `td_second_order` checks the identity against torch's derivative. The paper's Reg case "
-        "regresses on an expert's Q_θ* on MsPacman, whose rewards are never negative; Glimpse's values have both "
-        "signs (right and wrong answers), so a regression error is positive for about half of the samples and the "
-        "sign of δ_A δ_B, which is r2's wherever gradients align, is close to a coin flip: the Fig. 7 rows give the "
-        "share of δ > 0 beside the counts.",
-        "",
-    ]  # fmt: skip
-    if gen:
-        from baselines.experiments.td_generalisation_report import report_lines
-
-        lines += report_lines(gen)
-    return "\n".join(lines)
-
-
 def reproduce_td_interference(
     out_dir: str | Path | None = None,
     quick: bool = False,
@@ -465,7 +341,7 @@ def reproduce_td_interference(
     generalisation: bool | dict[str, Any] = True,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """Run the reproduction; write six figures, ``report.md`` and ``summary.json``; return the summary.
+    """Run the reproduction; write eight figures, ``report.md`` and ``summary.json``; return the summary.
 
     ``overrides`` replace fields of :class:`TDSettings` (tests shrink the work with them); ``quick`` starts
     from the :data:`QUICK` settings. ``generalisation``: run the Figs. 1, 2, 6, 8 grid of
@@ -502,27 +378,32 @@ def reproduce_td_interference(
     bar.close()
     gen = None if gen_settings is None else tg.run_generalisation(settings, gen_settings, out, progress)
     agg = aggregate(settings, runs)
+    from baselines.experiments import td_interference_appendix as appendix
+    from baselines.experiments import td_interference_report as report
     from baselines.experiments import td_interference_terms as fig7
 
     agg["terms"] = fig7.aggregate_terms(runs, mean_ci, seed=settings.seed)
+    agg["appendix"] = appendix.aggregate_appendix(settings, runs, agg, gen, mean_ci)
     summary: dict[str, Any] = {
         "experiment": NAME,
         "quick": quick,
         "settings": asdict(settings),
         "mean_train_transitions": float(np.mean([r["train_transitions"] for r in runs])),
         "aggregate": agg,
-        "claims": claims(settings, agg)
-        + fig7.terms_claims(agg["terms"], _fmt_ci, settings.term_epochs, f"{CI_LEVEL:.0%} CI"),
+        "claims": report.claims(settings, agg)
+        + fig7.terms_claims(agg["terms"], _fmt_ci, settings.term_epochs, f"{CI_LEVEL:.0%} CI")
+        + appendix.appendix_claims(agg["appendix"], _fmt_ci, settings.epochs, f"{CI_LEVEL:.0%} CI"),
         "runs": runs,
         "generalisation": gen,
     }
     from baselines.experiments import td_interference_figures as figures
 
     files = [figures.plot_over_training(settings, runs, out), figures.plot_offsets(settings, runs, out),
-             figures.plot_lambda_summary(settings, runs, agg, out), fig7.plot_terms(runs, out)]  # fmt: skip
+             figures.plot_lambda_summary(settings, runs, agg, out), fig7.plot_terms(runs, out),
+             appendix.plot_appendix(settings, runs, agg["appendix"], gen, out)]  # fmt: skip
     files += [Path(p) for p in (gen["files"] if gen else [])]
     summary["wall_time_s"] = time.perf_counter() - t0
-    files.append(atomic_write_text(out / REPORT_FILE, _report(summary)))
+    files.append(atomic_write_text(out / REPORT_FILE, report.report_text(summary)))
     files.append(atomic_write_json(out / SUMMARY_FILE, summary))
     summary["files"] = [str(p) for p in files]
     return summary
