@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "13, 14; full: 16 seeds x 6 lambdas) and interference vs the generalisation gap over training-set sizes x "
             "capacities for TD(0), regression and a classifier (Figs. 1, 2, 6, 8, 9; 3 seeds); about 16 CPU minutes. multiroom-interference: Schaul et al. (2019) Section "
             "3.3 on PPO: one shared network vs a network per room vs 10% uniform behaviour mixing on "
-            "MultiRoom-R4-Doors (full: 10 seeds x 1e5 steps per configuration, about 45 min on 2 idle cores). --quick shrinks each to under 3 minutes on a CPU. "
+            "MultiRoom-R4-Doors (full: 10 seeds x 1e5 steps per configuration, about 8 min on 2 cores). --quick shrinks each to under 3 minutes on a CPU. "
             "Writes PNG figures, report.md and summary.json into --out."
         ),
     )
