@@ -56,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "ray-bandit: Figs. 1-9 of Schaul et al. (2019) on the K x n bandit (full: 1000 seeds x 1e5 "
             "samples, minutes on a CPU). ppo-collapse: baseline PPO beside PFO, a shared trunk and Adam reset, "
             "with --setting permuted (the default: MultiRoom, ReLU, many epochs, inputs permuted every 16k steps, a "
-            "changing target where baseline PPO's return collapses; about 20 CPU-minutes), cheap (the same agent "
+            "changing target where baseline PPO's return collapses; about 13 minutes on a CPU core), cheap (the same agent "
             "on the single task: the representation degrades, the return holds; minutes on a CPU) or hopper (the "
             "paper's epochs 10/15/20 grid, 5M steps a run, meant for a cluster). ppo-trust-toy: the theoretical "
             "setting of Moalla et al. (Section 3.2.1, Fig. 5; seconds on a CPU). td-interference: Bengio et al. "
