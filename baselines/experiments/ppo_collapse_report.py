@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from baselines.common import metric_keys
-from baselines.experiments.report import fmt, new_figure, none_if_nan, save_figure
+from baselines.experiments.report import fmt, new_figure, none_if_nan, save_figure, spearman
 from baselines.training.results import metric_series
 
 RETURN_KEY = "return"
@@ -152,26 +152,6 @@ def plot_variants(
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=11)
     return save_figure(fig, path)
-
-
-def spearman(a: Sequence[float], b: Sequence[float]) -> float | None:
-    """Spearman's rank correlation (average ranks for ties); None with fewer than 3 pairs or a constant side."""
-    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if x.size < 3:
-        return None
-
-    def ranks(v: np.ndarray) -> np.ndarray:
-        order = np.argsort(v, kind="stable")
-        r = np.empty(v.size)
-        r[order] = np.arange(v.size, dtype=np.float64)
-        for value in np.unique(v):  # ties share their mean rank
-            r[v == value] = r[v == value].mean()
-        return r
-
-    rx, ry = ranks(x), ranks(y)
-    if rx.std() == 0 or ry.std() == 0:
-        return None
-    return float(np.corrcoef(rx, ry)[0, 1])
 
 
 def _pairs(summary: dict[str, Any], key_a: str, key_b: str) -> tuple[list[float], list[float]]:

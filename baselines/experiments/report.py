@@ -1,4 +1,5 @@
-"""What every experiment writes: atomic PNG figures (pyplot-free), number formatting, the output folder.
+"""What every experiment writes: atomic PNG figures (pyplot-free), number formatting, the output folder, and the
+one rank correlation the reports' claims use.
 
 Every output (PNGs, ``report.md``, ``summary.json``) is written atomically, so a folder never holds a
 half-written figure next to a report that describes it.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,19 @@ def output_dir(out_dir: str | Path | None, name: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     return out
 
+
+def spearman(a: Sequence[float], b: Sequence[float], min_pairs: int = 3) -> float | None:
+    """Spearman's rank correlation (scipy; ties share their mean rank) over the pairs where both are finite.
+
+    None with fewer than ``min_pairs`` such pairs or a constant side, so a claim never reads a correlation that
+    the data cannot carry.
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < max(min_pairs, 2) or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return None
+    return float(spearmanr(x, y).statistic)

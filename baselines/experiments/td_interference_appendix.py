@@ -43,12 +43,11 @@ def last_hidden_singular_values(model: Any) -> list[float]:
 
 
 def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    from scipy.stats import spearmanr
+    """Rank correlation of a few points (2 widths in a quick run carry a sign); NaN where it has none."""
+    from baselines.experiments.report import spearman
 
-    keep = np.isfinite(x) & np.isfinite(y)
-    if keep.sum() < 2 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
-        return math.nan
-    return float(spearmanr(x[keep], y[keep]).statistic)
+    r = spearman(x, y, min_pairs=2)
+    return math.nan if r is None else r
 
 
 def _rho(run: dict[str, Any]) -> float:
